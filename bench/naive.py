@@ -1,0 +1,43 @@
+"""The naive reference: a per-task Python loop with torch.autograd.grad(create_graph=...).
+
+Written the way the lecture writes MAML, independently of core.inner and core.meta (no
+torch.func transforms, no vmap), so tests use it as an oracle and the benchmark as the
+baseline to beat.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.models import HEAD_PREFIX, Params, loss
+from core.tasks import Task
+
+
+def naive_meta_gradient(model: nn.Module, theta: Params, batch: Task, algorithm: str = "maml",
+                        inner_lr: float = 0.01, steps: int = 1) -> Params:
+    """1/T Σ_i ∇_θ L_query,i(φ_i) (Reptile: θ − φ_i), one task at a time, with autograd.grad."""
+    theta = {key: value.detach().requires_grad_() for key, value in theta.items()}
+    ways = None if batch.y_support.is_floating_point() else int(batch.y_support[0].max()) + 1
+    total = {key: torch.zeros_like(value) for key, value in theta.items()}
+    for i in range(len(batch)):
+        x_support, y_support = batch.x_support[i], batch.y_support[i]
+        phi = dict(model.task_params(theta, ways))
+        phi = {key: value if value.requires_grad else value.requires_grad_() for key, value in phi.items()}
+        adapted = [key for key in phi if algorithm != "anil" or key.startswith(HEAD_PREFIX)]
+        for _ in range(steps):
+            support_loss = loss(model, phi, x_support, y_support)
+            grads = torch.autograd.grad(support_loss, [phi[key] for key in adapted],
+                                        create_graph=algorithm in ("maml", "anil"))
+            phi = {**phi, **{key: phi[key] - inner_lr * g for key, g in zip(adapted, grads)}}
+        if algorithm == "reptile":
+            for key in theta:
+                total[key] += (theta[key] - phi[key]).detach()
+            continue
+        query_loss = loss(model, phi, batch.x_query[i], batch.y_query[i], context=x_support)
+        if algorithm == "fomaml":
+            grads = torch.autograd.grad(query_loss, [phi[key] for key in theta])
+        else:
+            grads = torch.autograd.grad(query_loss, list(theta.values()))
+        for key, g in zip(theta, grads):
+            total[key] += g
+    return {key: value / len(batch) for key, value in total.items()}

@@ -1,0 +1,79 @@
+"""Checkpoints (θ as a state dict) and the JSON model card saved next to each one."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.models import Params, build_model
+
+CARD_FIELDS = ("task", "algorithm", "checkpoint", "sha256", "config", "data", "iterations",
+               "wall_time_s", "device", "metrics", "git_commit")
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def card_path(checkpoint: str | Path) -> Path:
+    """The model card of a checkpoint: `PATH.json` beside `PATH`."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + ".json")
+
+
+def git_commit() -> str | None:
+    """The commit of the code that runs, or None outside a git checkout."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def save_checkpoint(path: str | Path, theta: Params, card: dict) -> dict:
+    """Write θ (CPU tensors) to `path` and the card, completed with file name and sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({key: value.detach().cpu().clone() for key, value in theta.items()}, path)
+    card = {**card, "checkpoint": path.name, "sha256": sha256_of(path)}
+    missing = [name for name in CARD_FIELDS if name not in card]
+    if missing:
+        raise ValueError(f"model card lacks the fields {missing}")
+    card_path(path).write_text(json.dumps(card, indent=1) + "\n")
+    return card
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
+                    dtype: torch.dtype | None = None) -> tuple[nn.Module, Params, dict]:
+    """(model, θ, card) from a checkpoint and its card; the sha256 must match the card's."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if not card_path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {path} has no model card {card_path(path).name} beside it")
+    try:
+        card = json.loads(card_path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"model card {card_path(path)} is not valid JSON: {error}") from None
+    if card.get("sha256") != sha256_of(path):
+        raise ValueError(f"checkpoint {path.name} does not match the sha256 in its model card")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a corrupt or foreign file: say which, not a traceback
+        raise ValueError(f"{path} is not a loadable checkpoint: {error}") from None
+    model = build_model(card["config"]["model"]).to(device=device, dtype=dtype)
+    expected = dict(model.named_parameters())
+    if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
+        raise ValueError(f"checkpoint {path.name} does not hold the parameters of {card['config']['model']}")
+    theta = {key: value.to(device=device, dtype=dtype or value.dtype) for key, value in state.items()}
+    return model, theta, card

@@ -1,0 +1,217 @@
+"""Evaluation: query loss and accuracy after each inner step, with 95% confidence intervals.
+
+    python -m core.evaluate --checkpoint PATH --sinusoid-tasks FILE.json
+    python -m core.evaluate --checkpoint PATH --sinusoid-sample 1000 --support 5 --steps 10
+    python -m core.evaluate --checkpoint PATH --episodes 600 --ways 5 --shots 1 --data DIR
+    python -m core.evaluate --checkpoint PATH --omniglot-runs DIR
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.func import vmap
+
+from core.checkpoints import load_checkpoint
+from core.device import generator, resolve_device
+from core.inner import InnerConfig, inner_updates, query_metrics, trace_adaptation, ways_of
+from core.meta import ALGORITHMS, inner_config
+from core.models import Params
+from core.tasks import PointRules, SinusoidDistribution, Task, stack_tasks, task_from_points
+
+
+def evaluate_steps(model: nn.Module, theta: Params, batch: Task, cfg: InnerConfig,
+                   chunk: int = 100) -> tuple[Tensor, Tensor]:
+    """Query loss and accuracy of every task after k = 0..S inner steps: two (S+1, T) tensors.
+
+    Runs the one inner loop (first-order: no outer gradient is needed, φ_k is the same) under
+    vmap over tasks, `chunk` tasks at a time. Accuracy is NaN for regression.
+    """
+    ways = ways_of(batch[0])
+    watch = replace(cfg, first_order=True)
+    theta = {key: value.detach() for key, value in theta.items()}
+
+    def curve(xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> tuple[Tensor, Tensor]:
+        phis = [model.task_params(theta, ways), *inner_updates(model, theta, xs, ys, watch, ways)]
+        metrics = [query_metrics(model, phi, xs, xq, yq)[:2] for phi in phis]
+        return torch.stack([m[0] for m in metrics]), torch.stack([m[1] for m in metrics])
+
+    losses, accuracies = vmap(curve, chunk_size=chunk)(batch.x_support, batch.y_support,
+                                                       batch.x_query, batch.y_query)
+    return losses.T.detach(), accuracies.T.detach()
+
+
+def mean_ci(values: Tensor) -> dict[str, float]:
+    """Mean and the half-width of its 95% confidence interval, 1.96·s/√n."""
+    values = values.double().flatten()
+    n = values.numel()
+    std = float(values.std()) if n > 1 else 0.0
+    return {"mean": float(values.mean()), "ci95": 1.96 * std / math.sqrt(n), "n": n}
+
+
+def summarize(losses: Tensor, accuracies: Tensor) -> list[dict]:
+    """One row per inner step: query loss (and accuracy) with 95% confidence intervals."""
+    rows = []
+    for step in range(losses.shape[0]):
+        row = {"step": step, "query_loss": mean_ci(losses[step])}
+        if not torch.isnan(accuracies[step]).any():
+            row["accuracy"] = mean_ci(accuracies[step])
+        rows.append(row)
+    return rows
+
+
+def read_sinusoid_tasks(path: str | Path, rules: PointRules = PointRules(x_range=(-1e6, 1e6))) -> list[Task]:
+    """Tasks from a JSON list of {"x_support", "y_support", "x_query", "y_query"} objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sinusoid task file {path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"{path} must hold a non-empty JSON list of tasks")
+    tasks = []
+    for i, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise ValueError(f"task {i} in {path} must be an object with x_support, y_support, x_query, y_query")
+        missing = [k for k in ("x_support", "y_support", "x_query", "y_query") if k not in item]
+        if missing:
+            raise ValueError(f"task {i} in {path} lacks {', '.join(missing)}")
+        try:
+            tasks.append(task_from_points(item["x_support"], item["y_support"], item["x_query"], item["y_query"], rules))
+        except ValueError as error:
+            raise ValueError(f"task {i} in {path}: {error}") from None
+    return tasks
+
+
+def _inner_from_args(card: dict, args: argparse.Namespace) -> InnerConfig:
+    config = card["config"]
+    algorithm = args.algo or card["algorithm"]
+    if algorithm == "pretrained":
+        algorithm = "fomaml"  # a pretrained baseline is fine-tuned by the same inner loop
+    inner_lr = config["inner_lr"] if args.inner_lr is None else args.inner_lr
+    steps = config["test_steps"] if args.steps is None else args.steps
+    return inner_config(algorithm, inner_lr, steps)
+
+
+def _print_rows(title: str, rows: list[dict]) -> None:
+    print(title)
+    for row in rows:
+        loss = row["query_loss"]
+        line = f"  step {row['step']:>3}: query loss {loss['mean']:.4f} ± {loss['ci95']:.4f}"
+        if "accuracy" in row:
+            line += f"   accuracy {100 * row['accuracy']['mean']:.2f}% ± {100 * row['accuracy']['ci95']:.2f}"
+        print(line)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="a .pt checkpoint with its .pt.json model card")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--sinusoid-tasks", metavar="FILE.json", help="tasks given as lists of points")
+    source.add_argument("--sinusoid-sample", type=int, metavar="N", help="N fresh tasks from the sinusoid distribution")
+    source.add_argument("--episodes", type=int, metavar="M", help="M Omniglot episodes from --data")
+    source.add_argument("--omniglot-runs", metavar="DIR", help="Lake et al. (2015) 20-way one-shot runs")
+    parser.add_argument("--steps", type=int, help="inner steps S (default: the checkpoint's test steps)")
+    parser.add_argument("--inner-lr", type=float, help="inner learning rate α (default: the checkpoint's)")
+    parser.add_argument("--algo", choices=ALGORITHMS, help="inner loop to run (default: the checkpoint's)")
+    parser.add_argument("--support", type=int, default=10, help="--sinusoid-sample: K support points")
+    parser.add_argument("--query", type=int, default=100, help="--sinusoid-sample: query points per task")
+    parser.add_argument("--amplitude", type=float, nargs=2, default=(0.1, 5.0), metavar=("LOW", "HIGH"))
+    parser.add_argument("--phase", type=float, nargs=2, default=(0.0, math.pi), metavar=("LOW", "HIGH"))
+    parser.add_argument("--ways", type=int, default=5, help="--episodes: classes per episode")
+    parser.add_argument("--shots", type=int, default=1, help="--episodes: support images per class")
+    parser.add_argument("--queries", type=int, default=15, help="--episodes: query images per class")
+    parser.add_argument("--data", nargs="+", help="--episodes: Omniglot folders or .zip archives")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the sampled tasks")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Evaluate as the parsed command line says; returns the JSON-able result."""
+    device = resolve_device(args.device)
+    model, theta, card = load_checkpoint(args.checkpoint, device)
+    cfg = _inner_from_args(card, args)
+    task_kind = card["task"]
+    result: dict = {"checkpoint": str(args.checkpoint), "algorithm": args.algo or card["algorithm"],
+                    "inner_lr": cfg.lr, "steps": cfg.steps}
+    if (args.sinusoid_tasks or args.sinusoid_sample is not None) and task_kind != "sinusoid":
+        raise ValueError(f"{args.checkpoint} is a {task_kind} checkpoint; sinusoid tasks need a sinusoid one")
+    if (args.episodes is not None or args.omniglot_runs) and task_kind != "omniglot":
+        raise ValueError(f"{args.checkpoint} is a {task_kind} checkpoint; Omniglot needs an omniglot one")
+    if args.sinusoid_tasks:
+        per_task = []
+        for task in read_sinusoid_tasks(args.sinusoid_tasks):
+            task = task.to(device)
+            records = list(trace_adaptation(model, theta, task, cfg, grid=task.x_query))
+            per_task.append([{"step": r.step, "query_mse": r.query_loss, "predictions": r.predictions}
+                             for r in records])
+        result["tasks"] = per_task
+    elif args.sinusoid_sample is not None:
+        if args.sinusoid_sample < 1:
+            raise ValueError(f"--sinusoid-sample must be >= 1, got {args.sinusoid_sample}")
+        distribution = SinusoidDistribution(amplitude=tuple(args.amplitude), phase=tuple(args.phase),
+                                            support=args.support, query=args.query)
+        batch = distribution.sample(args.sinusoid_sample, generator(args.seed)).to(device)
+        result["distribution"] = {"amplitude": list(args.amplitude), "phase": list(args.phase),
+                                  "support": args.support, "query": args.query}
+        result["per_step"] = summarize(*evaluate_steps(model, theta, batch, cfg))
+    elif args.episodes is not None:
+        from core.omniglot import EpisodeConfig, load_omniglot, sample_episodes
+        if args.episodes < 1:
+            raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+        if not args.data:
+            raise ValueError("--episodes needs --data: Omniglot folders or .zip archives")
+        characters = load_omniglot(args.data)
+        trained_on = set(card.get("data", {}).get("train_alphabets", []))
+        held_out = characters.without_alphabets(trained_on)
+        result["alphabets"] = sorted(set(held_out.alphabets))
+        episodes = sample_episodes(held_out, EpisodeConfig(args.ways, args.shots, args.queries),
+                                   args.episodes, generator(args.seed)).to(device)
+        result.update(ways=args.ways, shots=args.shots, queries=args.queries, episodes=args.episodes)
+        result["per_step"] = summarize(*evaluate_steps(model, theta, episodes, cfg, chunk=50))
+    else:
+        from core.omniglot import read_omniglot_runs
+        errors = []
+        for task in read_omniglot_runs(args.omniglot_runs):
+            info = task.info
+            _, accuracies = evaluate_steps(model, theta, stack_tasks([task.to(device)]), cfg)
+            errors.append({"run": info.get("run"), "error_rate": 1.0 - float(accuracies[-1, 0])})
+        result["runs"] = errors
+        result["mean_error_rate"] = sum(e["error_rate"] for e in errors) / len(errors)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = run(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=1))
+    elif "per_step" in result:
+        _print_rows(f"{args.checkpoint}: {result['algorithm']}, α={result['inner_lr']}", result["per_step"])
+    elif "runs" in result:
+        for run_result in result["runs"]:
+            print(f"  {run_result['run']}: error {100 * run_result['error_rate']:.1f}%")
+        print(f"mean error rate: {100 * result['mean_error_rate']:.2f}%")
+    else:
+        for i, records in enumerate(result["tasks"]):
+            print(f"task {i}: " + ", ".join(f"k={r['step']} mse={r['query_mse']:.4f}" for r in records))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

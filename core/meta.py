@@ -1,0 +1,272 @@
+"""Meta-gradients over a batch of tasks: MAML (second order), first-order MAML, ANIL, Reptile.
+
+    MAML     g = 1/T Σ_i ∇_θ L_query,i(φ_i(θ)),   φ_i = θ − α∇L_support,i(θ) (S steps, graph kept)
+    FOMAML   the same with dφ_i/dθ treated as I:  g = 1/T Σ_i ∇_φ L_query,i(φ_i)
+    ANIL     MAML where the inner loop adapts the head only (the body's φ is θ's)
+    Reptile  g = 1/T Σ_i (θ − φ_i), so θ ← θ − ε g is θ + ε(φ̄ − θ)
+
+One function per task, batched over tasks by a strategy: a Python loop, `vmap`, or chunked
+`vmap`. Which is fastest depends on the model and the device (a conv net with small tasks
+prefers the loop on a CPU, the MLP prefers vmap), so `choose_strategy` measures.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.func import grad_and_value, vmap
+
+from core.device import available_memory, measure_peak_memory, synchronize
+from core.inner import InnerConfig, adapt, query_metrics, ways_of
+from core.models import HEAD_PREFIX, Params, layer_of
+from core.tasks import Task
+
+ALGORITHMS = ("maml", "fomaml", "anil", "reptile")
+
+
+def inner_config(algorithm: str, inner_lr: float, steps: int) -> InnerConfig:
+    """The inner loop each algorithm runs."""
+    match algorithm:
+        case "maml":
+            return InnerConfig(lr=inner_lr, steps=steps)
+        case "fomaml" | "reptile":
+            return InnerConfig(lr=inner_lr, steps=steps, first_order=True)
+        case "anil":
+            return InnerConfig(lr=inner_lr, steps=steps, adapt=(HEAD_PREFIX,))
+    raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
+
+
+@dataclass(frozen=True)
+class MetaGradient:
+    grads: Params  # 1/T Σ_i of each task's meta-gradient (Reptile: of θ − φ_i), keys of θ
+    query_loss: float  # mean over tasks of L_query(φ_i)
+    query_accuracy: float | None  # classification: mean query accuracy after adaptation
+    strategy: str  # how the batch was computed: 'loop', 'vmap' or 'vmap:<chunk>'
+
+
+def task_meta_gradient(model: nn.Module, algorithm: str, cfg: InnerConfig, ways: int | None,
+                       functional: bool = True
+                       ) -> Callable[[Params, Tensor, Tensor, Tensor, Tensor], tuple[Params, Tensor, Tensor]]:
+    """One task's meta-gradient as a function (θ, x_s, y_s, x_q, y_q) → (g, L_query, accuracy).
+
+    functional=True: built from torch.func transforms, so it runs under vmap.
+    functional=False: plain autograd (θ's tensors must require grad), for a Python loop.
+    """
+    def adapted_metrics(theta, xs, ys, xq, yq):
+        phi = adapt(model, theta, xs, ys, cfg, ways, functional)
+        query_loss, accuracy, _ = query_metrics(model, phi, xs, xq, yq)
+        return phi, query_loss, accuracy
+
+    if algorithm == "reptile":
+        def reptile_direction(theta, xs, ys, xq, yq):
+            phi, query_loss, accuracy = adapted_metrics(theta, xs, ys, xq, yq)
+            return {key: (theta[key] - phi[key]).detach() for key in theta}, query_loss.detach(), accuracy.detach()
+        return reptile_direction
+
+    if not functional:
+        def autograd_gradient(theta, xs, ys, xq, yq):
+            _, query_loss, accuracy = adapted_metrics(theta, xs, ys, xq, yq)
+            grads = torch.autograd.grad(query_loss, list(theta.values()))
+            return dict(zip(theta, grads)), query_loss.detach(), accuracy.detach()
+        return autograd_gradient
+
+    def query_loss_after_adaptation(theta, xs, ys, xq, yq):
+        _, query_loss, accuracy = adapted_metrics(theta, xs, ys, xq, yq)
+        return query_loss, accuracy
+
+    def functional_gradient(theta, xs, ys, xq, yq):
+        grads, (query_loss, accuracy) = grad_and_value(query_loss_after_adaptation, has_aux=True)(theta, xs, ys, xq, yq)
+        return grads, query_loss.detach(), accuracy.detach()
+    return functional_gradient
+
+
+def parse_strategy(strategy: str) -> int | None:
+    """'loop' → None ... returns the vmap chunk size: 'vmap' → 0 (all tasks), 'vmap:8' → 8."""
+    if strategy == "loop":
+        return None
+    if strategy == "vmap":
+        return 0
+    if strategy.startswith("vmap:") and strategy[5:].isdigit() and int(strategy[5:]) > 0:
+        return int(strategy[5:])
+    raise ValueError(f"unknown strategy {strategy!r}; expected 'loop', 'vmap' or 'vmap:<chunk size>'")
+
+
+def meta_gradient(model: nn.Module, theta: Params, batch: Task, algorithm: str = "maml",
+                  inner_lr: float = 0.01, steps: int = 1, strategy: str = "loop") -> MetaGradient:
+    """g = 1/T Σ_i g_i over the T tasks of `batch` (see the module docstring for each g_i).
+
+    `batch` has a leading task dimension (core.tasks.stack_tasks). `strategy` picks a loop,
+    vmap over all tasks, or vmap in chunks; all give the same g up to rounding.
+    """
+    chunk = parse_strategy(strategy)
+    cfg = inner_config(algorithm, inner_lr, steps)
+    if len(batch) < 1:
+        raise ValueError("the task batch is empty")
+    ways = ways_of(batch[0])
+    tensors = (batch.x_support, batch.y_support, batch.x_query, batch.y_query)
+    if chunk is None:
+        task_fn = task_meta_gradient(model, algorithm, cfg, ways, functional=False)
+        leaves = {key: value.detach().requires_grad_() for key, value in theta.items()}
+        total: Params = {}
+        losses, accuracies = [], []
+        for i in range(len(batch)):
+            with torch.enable_grad():
+                grads, query_loss, accuracy = task_fn(leaves, *(t[i] for t in tensors))
+            total = grads if not total else {key: total[key] + grads[key] for key in total}
+            losses.append(query_loss)
+            accuracies.append(accuracy)
+        mean_grads = {key: value / len(batch) for key, value in total.items()}
+        query_losses, query_accuracies = torch.stack(losses), torch.stack(accuracies)
+    else:
+        task_fn = task_meta_gradient(model, algorithm, cfg, ways, functional=True)
+        batched = vmap(task_fn, in_dims=(None, 0, 0, 0, 0), chunk_size=chunk or None)
+        grads, query_losses, query_accuracies = batched(theta, *tensors)
+        mean_grads = {key: value.mean(0) for key, value in grads.items()}
+    accuracy = float(query_accuracies.mean())
+    return MetaGradient(mean_grads, float(query_losses.mean()),
+                        None if math.isnan(accuracy) else accuracy, strategy)
+
+
+@dataclass(frozen=True)
+class StrategyChoice:
+    strategy: str  # the chosen strategy
+    seconds: dict[str, float]  # median seconds per meta-gradient of each candidate measured
+    peak_bytes: dict[str, int]  # peak tensor memory of each candidate measured
+    skipped: dict[str, str] = field(default_factory=dict)  # candidate → why it was not measured
+    reason: str = ""  # one line: why this one
+
+
+def candidate_strategies(tasks: int, device: torch.device) -> list[str]:
+    """The loop, then vmap in growing chunks (GPU) or whole (CPU), ending with vmap over all."""
+    chunks = [c for c in (4, 8, 16) if c < tasks] if device.type == "cuda" else []
+    return ["loop", *(f"vmap:{c}" for c in chunks), "vmap"]
+
+
+def choose_strategy(model: nn.Module, theta: Params, batch: Task, algorithm: str = "maml",
+                    inner_lr: float = 0.01, steps: int = 1, candidates: list[str] | None = None,
+                    memory_budget: int | None = None, repeats: int = 2,
+                    tolerance: float = 0.1) -> StrategyChoice:
+    """Measure each candidate strategy on this workload and device and pick one.
+
+    The loop runs first; its peak memory m predicts vmap over c tasks at about c·m, and a
+    candidate predicted above `memory_budget` (default: a quarter of the free memory) is not
+    tried. Among the measured candidates, the one with the least memory whose time is within
+    `tolerance` of the fastest wins, so a slightly faster but many times larger vmap loses.
+    """
+    device = next(iter(theta.values())).device
+    candidates = candidates or candidate_strategies(len(batch), device)
+    budget = memory_budget if memory_budget is not None else available_memory(device) // 4
+    seconds: dict[str, float] = {}
+    peaks: dict[str, int] = {}
+    skipped: dict[str, str] = {}
+
+    def run(strategy: str) -> MetaGradient:
+        result = meta_gradient(model, theta, batch, algorithm, inner_lr, steps, strategy)
+        synchronize(device)
+        return result
+
+    for strategy in candidates:
+        chunk = parse_strategy(strategy)
+        if chunk is not None and "loop" in peaks:
+            predicted = peaks["loop"] * (chunk or len(batch))
+            if predicted > budget:
+                skipped[strategy] = f"predicted {predicted / 2**20:.0f} MiB > budget {budget / 2**20:.0f} MiB"
+                continue
+        try:
+            _, peaks[strategy] = measure_peak_memory(lambda: run(strategy), device)
+        except torch.OutOfMemoryError:
+            skipped[strategy] = "out of memory"
+            torch.cuda.empty_cache()
+            continue
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run(strategy)
+            times.append(time.perf_counter() - start)
+        seconds[strategy] = statistics.median(times)
+    fastest = min(seconds.values())
+    near = [s for s in seconds if seconds[s] <= fastest * (1 + tolerance)]
+    chosen = min(near, key=lambda s: peaks[s])
+    reason = (f"{chosen}: {1 / seconds[chosen]:.2f} it/s, {peaks[chosen] / 2**20:.0f} MiB "
+              f"(least memory within {tolerance:.0%} of the fastest)")
+    return StrategyChoice(chosen, seconds, peaks, skipped, reason)
+
+
+@dataclass(frozen=True)
+class MethodComparison:
+    algorithm: str
+    norm: float  # ‖g‖
+    cosine: float  # cos(g, g_MAML) over all parameters
+    cosine_per_layer: dict[str, float]  # cos(g, g_MAML) per layer
+    difference_norm: float  # ‖g − g_MAML‖ (for FOMAML: the Hessian term it drops)
+    seconds: float  # median wall time of one meta-gradient
+    peak_bytes: int  # peak tensor memory of one meta-gradient (core.device.measure_peak_memory)
+    query_loss: float  # mean L_query(φ_i) after adaptation
+
+
+@dataclass(frozen=True)
+class GradientComparison:
+    """For one θ and one task batch: each method's meta-gradient against second-order MAML."""
+
+    methods: dict[str, MethodComparison]
+    strategy: str
+    device: str
+    steps: int
+    inner_lr: float
+
+
+def _cosine(a: list[Tensor], b: list[Tensor]) -> float:
+    dot = sum(float((x.double() * y.double()).sum()) for x, y in zip(a, b))
+    na = math.sqrt(sum(float(x.double().square().sum()) for x in a))
+    nb = math.sqrt(sum(float(y.double().square().sum()) for y in b))
+    return dot / (na * nb) if na > 0 and nb > 0 else math.nan
+
+
+def compare_meta_gradients(model: nn.Module, theta: Params, batch: Task, inner_lr: float = 0.01,
+                           steps: int = 1, methods: tuple[str, ...] = ALGORITHMS,
+                           strategy: str = "loop", repeats: int = 3) -> GradientComparison:
+    """Meta-gradients of `methods` on one batch, compared with second-order MAML's.
+
+    Cosines per layer and in total, norms, ‖g − g_MAML‖, median time over `repeats` runs and
+    peak memory of one run (measured separately, since measuring memory slows the run).
+    """
+    device = next(iter(theta.values())).device
+    results: dict[str, MetaGradient] = {}
+    seconds: dict[str, float] = {}
+    peaks: dict[str, int] = {}
+    for algorithm in dict.fromkeys(("maml", *methods)):
+        def run() -> MetaGradient:
+            result = meta_gradient(model, theta, batch, algorithm, inner_lr, steps, strategy)
+            synchronize(device)
+            return result
+        results[algorithm], peaks[algorithm] = measure_peak_memory(run, device)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        seconds[algorithm] = statistics.median(times)
+    reference = results["maml"].grads
+    layers = list(dict.fromkeys(layer_of(key) for key in reference))
+    comparisons = {}
+    for algorithm in methods:
+        g = results[algorithm].grads
+        keys = list(reference)
+        comparisons[algorithm] = MethodComparison(
+            algorithm=algorithm,
+            norm=math.sqrt(sum(float(g[k].double().square().sum()) for k in keys)),
+            cosine=_cosine([g[k] for k in keys], [reference[k] for k in keys]),
+            cosine_per_layer={layer: _cosine([g[k] for k in keys if layer_of(k) == layer],
+                                             [reference[k] for k in keys if layer_of(k) == layer])
+                              for layer in layers},
+            difference_norm=math.sqrt(sum(float((g[k] - reference[k]).double().square().sum()) for k in keys)),
+            seconds=seconds[algorithm],
+            peak_bytes=peaks[algorithm],
+            query_loss=results[algorithm].query_loss,
+        )
+    return GradientComparison(comparisons, strategy, str(device), steps, inner_lr)

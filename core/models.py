@@ -1,0 +1,181 @@
+"""Models whose parameters live in a dict and are used through `torch.func.functional_call`.
+
+- `SinusoidMLP`: 1 → 40 → 40 → 1 with ReLU (Finn et al. 2017, regression).
+- `Conv4`: 4 × [3×3 conv 64, BatchNorm with batch statistics, ReLU, 2×2 max-pool] on 28×28,
+  then a linear head over the 64 features (Finn et al. 2017, Omniglot).
+
+Both split their parameters into a body (`body.*`) and a head (`head.*`), so ANIL can adapt the
+head alone. θ is `params(model)`; nothing is mutated in place.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+Params = dict[str, Tensor]
+
+HEAD_PREFIX = "head."
+
+
+class SinusoidMLP(nn.Module):
+    """f(x) = W₃ ReLU(W₂ ReLU(W₁x + b₁) + b₂) + b₃, sizes 1 → hidden → hidden → 1."""
+
+    task_kind = "regression"
+    context_norm = False  # no BatchNorm: predictions need no support context
+
+    def __init__(self, hidden: int = 40):
+        super().__init__()
+        self.hidden = hidden
+        self.body = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x: Tensor, context_size: int | None = None) -> Tensor:  # (n, 1) → (n, 1)
+        return self.head(self.body(x))
+
+    def task_params(self, theta: Params, ways: int | None = None) -> Params:
+        """The parameters a task starts from: θ itself."""
+        return theta
+
+    def spec(self) -> dict:
+        """Constructor arguments, for model cards."""
+        return {"name": "SinusoidMLP", "hidden": self.hidden}
+
+
+class BatchStatNorm(nn.Module):
+    """BatchNorm from batch statistics only, written from primitive ops so it is exact under vmap.
+
+    y = γ (x − μ) / √(σ² + ε) + β, with μ and σ² (biased) taken over the (rows, H, W) axes of
+    the first `context_size` rows (all rows when None) and applied to every row. There are no
+    running statistics: `F.batch_norm` with batch statistics gives wrong second-order gradients
+    under vmap (pytorch/functorch#534); mean and var from primitives do not.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: Tensor, context_size: int | None = None) -> Tensor:  # (n, C, H, W)
+        context = x if context_size is None else x[:context_size]
+        mean = context.mean(dim=(0, 2, 3), keepdim=True)
+        var = (context - mean).square().mean(dim=(0, 2, 3), keepdim=True)
+        scale = self.weight.view(1, -1, 1, 1) * torch.rsqrt(var + self.eps)
+        return (x - mean) * scale + self.bias.view(1, -1, 1, 1)
+
+
+class ConvBlock(nn.Module):
+    """3×3 conv → BatchStatNorm → ReLU → 2×2 max-pool."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.norm = BatchStatNorm(out_channels)
+
+    def forward(self, x: Tensor, context_size: int | None = None) -> Tensor:
+        return F.max_pool2d(F.relu(self.norm(self.conv(x), context_size)), 2)
+
+
+class ZeroInitHead(nn.Module):
+    """Linear head whose weights are not part of θ: each task starts it at zero, for any N.
+
+    A checkpoint must serve N = 2…20 classes, so the head cannot have a fixed number of rows.
+    Following Triantafillou et al. (2020) and Ye & Chao (2021), every task starts from
+    W = 0 (N × features) and b = 0, created by `Conv4.task_params`. Then all logits are 0, the
+    prediction is uniform, and the first inner step sets
+
+        W_c = α/n · Σ_i (y_ic − 1/N) h_i,   i.e. W_c ∝ (mean feature of class c − mean feature),
+
+    a prototype classifier that later steps refine. A learned shared init would not help:
+    a row shared by all classes adds the same number to every logit and cancels in the softmax.
+    """
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.features = features
+        self.register_buffer("weight", None, persistent=False)  # (N, features), set per task
+        self.register_buffer("bias", None, persistent=False)  # (N,), set per task
+
+    def forward(self, h: Tensor) -> Tensor:  # (n, features) → (n, N)
+        return F.linear(h, self.weight, self.bias)
+
+
+class Conv4(nn.Module):
+    """4 × [3×3 conv, BatchStatNorm, ReLU, 2×2 max-pool] on (n, 1, 28, 28), then a zero-init head.
+
+    Spatial size 28 → 14 → 7 → 3 → 1, so the head sees `filters` features. With
+    `context_size`, BatchNorm moments come from the first `context_size` rows (the support set)
+    and are applied to the rest (MetaBN of Bronskill et al. 2020): a query's prediction then does
+    not depend on which other queries share its batch, so one drawn character can be classified.
+    """
+
+    task_kind = "classification"
+    context_norm = True  # BatchNorm moments come from the support set (see class docstring)
+
+    def __init__(self, filters: int = 64, in_channels: int = 1):
+        super().__init__()
+        self.filters = filters
+        self.in_channels = in_channels
+        channels = [in_channels, filters, filters, filters, filters]
+        self.body = nn.ModuleList(ConvBlock(c_in, c_out) for c_in, c_out in zip(channels, channels[1:]))
+        self.head = ZeroInitHead(filters)
+
+    def features(self, x: Tensor, context_size: int | None = None) -> Tensor:  # (n, 1, 28, 28) → (n, F)
+        for block in self.body:
+            x = block(x, context_size)
+        return x.flatten(1)
+
+    def forward(self, x: Tensor, context_size: int | None = None) -> Tensor:
+        return self.head(self.features(x, context_size))
+
+    def task_params(self, theta: Params, ways: int | None = None) -> Params:
+        """θ plus the zero head of an N-way task: W = 0 (N × F), b = 0 (N)."""
+        if ways is None or ways < 2:
+            raise ValueError(f"a classification task needs ways >= 2, got {ways}")
+        reference = next(iter(theta.values()))
+        zeros = dict(dtype=reference.dtype, device=reference.device)
+        return {**theta, "head.weight": torch.zeros(ways, self.filters, **zeros),
+                "head.bias": torch.zeros(ways, **zeros)}
+
+    def spec(self) -> dict:
+        """Constructor arguments, for model cards."""
+        return {"name": "Conv4", "filters": self.filters, "in_channels": self.in_channels}
+
+
+def build_model(spec: dict) -> nn.Module:
+    """The model that `spec` (from `model.spec()`, e.g. in a model card) describes."""
+    kwargs = {k: v for k, v in spec.items() if k != "name"}
+    match spec.get("name"):
+        case "SinusoidMLP":
+            return SinusoidMLP(**kwargs)
+        case "Conv4":
+            return Conv4(**kwargs)
+    raise ValueError(f"unknown model {spec.get('name')!r}; expected 'SinusoidMLP' or 'Conv4'")
+
+
+def params(model: nn.Module, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> Params:
+    """θ: the model's parameters as a dict of plain tensors (detached copies)."""
+    return {k: v.detach().to(device=device, dtype=dtype).clone() for k, v in model.named_parameters()}
+
+
+def predict(model: nn.Module, params: Params, x: Tensor, context: Tensor | None = None) -> Tensor:
+    """f(x; params). With `context` (support inputs) BatchNorm moments come from the context."""
+    if context is None or not model.context_norm:
+        return functional_call(model, params, (x,))
+    joined = torch.cat([context, x])
+    return functional_call(model, params, (joined,), {"context_size": context.shape[0]})[context.shape[0]:]
+
+
+def loss(model: nn.Module, params: Params, x: Tensor, y: Tensor, context: Tensor | None = None) -> Tensor:
+    """Mean squared error (regression) or cross-entropy (classification) of f(x; params) on y."""
+    prediction = predict(model, params, x, context)
+    if model.task_kind == "regression":
+        return F.mse_loss(prediction, y)
+    return F.cross_entropy(prediction, y)
+
+
+def layer_of(key: str) -> str:
+    """The layer a parameter belongs to: 'body.0.conv.weight' → 'body.0.conv'."""
+    return key.rsplit(".", 1)[0]

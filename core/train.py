@@ -1,0 +1,295 @@
+"""Meta-training: batches of tasks → meta-gradient → Adam on θ, with validation and checkpoints.
+
+    python -m core.train --task sinusoid --algo maml --iterations 70000 --out assets/sinusoid_maml.pt
+    python -m core.train --task omniglot --algo fomaml --iterations 5000 --out runs/omniglot.pt \\
+        --data ../shared/data/omniglot/images_background_small1.zip ../shared/data/omniglot/images_background_small2.zip
+
+Defaults are the papers' values (Finn et al. 2017). Writes PATH (θ as a state dict),
+PATH.json (the model card) and PATH.state.pt (optimizer and sampler state, for --resume).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import torch
+
+from core.checkpoints import card_path, git_commit, save_checkpoint, sha256_of
+from core.device import describe_device, generator, resolve_device
+from core.evaluate import evaluate_steps, mean_ci
+from core.meta import ALGORITHMS, choose_strategy, inner_config, meta_gradient, parse_strategy
+from core.models import Conv4, SinusoidMLP, params
+from core.tasks import SinusoidDistribution
+
+TASKS = ("sinusoid", "omniglot")
+SHARED_OMNIGLOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: str = "sinusoid"  # 'sinusoid' or 'omniglot'
+    algorithm: str = "maml"  # maml | fomaml | anil | reptile
+    iterations: int = 70000  # meta-iterations (outer steps)
+    meta_batch: int = 25  # tasks per meta-iteration (Omniglot: 32)
+    meta_lr: float = 1e-3  # β, Adam's learning rate on θ
+    inner_lr: float = 0.01  # α (Omniglot: 0.4)
+    train_steps: int = 1  # inner steps while meta-training
+    test_steps: int = 10  # inner steps for validation and evaluation (Omniglot: 3)
+    support: int = 10  # sinusoid K / Omniglot shots per class
+    query: int = 10  # sinusoid Q / Omniglot queries per class
+    ways: int = 5  # Omniglot N
+    val_alphabets: int = 2  # Omniglot: whole alphabets held out for validation
+    validate_every: int = 500  # iterations between validations (and checkpoints)
+    validation_tasks: int = 200  # fixed validation tasks (episodes)
+    seed: int = 0  # seeds θ's initialisation, the task sampler and the validation tasks
+    strategy: str = "auto"  # 'auto' (measure), 'loop', 'vmap' or 'vmap:<chunk>'
+    model: dict | None = None  # model spec; None: the task's default (MLP 1-40-40-1 or Conv4)
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; expected one of {', '.join(TASKS)}")
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {self.algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
+        for name in ("iterations", "meta_batch", "support", "validate_every", "validation_tasks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("train_steps", "test_steps", "query"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("meta_lr", "inner_lr"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if self.task == "omniglot" and self.ways < 2:
+            raise ValueError(f"ways must be >= 2, got {self.ways}")
+        if self.strategy != "auto":
+            parse_strategy(self.strategy)
+
+
+PAPER_DEFAULTS = {
+    "sinusoid": {},
+    "omniglot": {"meta_batch": 32, "inner_lr": 0.4, "test_steps": 3, "support": 1, "query": 15},
+}
+
+
+def default_config(task: str, **overrides) -> TrainConfig:
+    """The papers' configuration of `task`, with `overrides` (None values are ignored)."""
+    if task not in PAPER_DEFAULTS:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return TrainConfig(task=task, **{**PAPER_DEFAULTS[task], **given})
+
+
+class TaskSource:
+    """Draws meta-training batches and the fixed validation batch of a TrainConfig."""
+
+    def __init__(self, cfg: TrainConfig, data: list[str] | None):
+        self.cfg = cfg
+        self.data_card: dict = {}
+        if cfg.task == "sinusoid":
+            self.distribution = SinusoidDistribution(support=cfg.support, query=cfg.query)
+            self.data_card = {"distribution": {k: list(v) if isinstance(v, tuple) else v
+                                               for k, v in asdict(self.distribution).items()}}
+            return
+        from core.omniglot import EpisodeConfig, load_omniglot, split_alphabets
+        paths = data or sorted(str(p) for p in SHARED_OMNIGLOT.glob("*.zip"))
+        if not paths:
+            raise ValueError("Omniglot training needs --data (folders or .zip archives); none found")
+        characters = load_omniglot(paths)
+        self.train_chars, self.val_chars = split_alphabets(characters, cfg.val_alphabets, cfg.seed)
+        self.episode = EpisodeConfig(ways=cfg.ways, shots=cfg.support, queries=cfg.query)
+        self.data_card = {
+            "sources": [{"name": Path(p).name, "sha256": sha256_of(p) if Path(p).is_file() else None} for p in paths],
+            "train_alphabets": sorted(set(self.train_chars.alphabets)),
+            "val_alphabets": sorted(set(self.val_chars.alphabets)),
+            "rotations_as_classes": self.episode.rotations,
+        }
+
+    def sample(self, tasks: int, gen: torch.Generator, validation: bool = False):
+        if self.cfg.task == "sinusoid":
+            return self.distribution.sample(tasks, gen)
+        from core.omniglot import sample_episodes
+        return sample_episodes(self.val_chars if validation else self.train_chars, self.episode, tasks, gen)
+
+
+class Progress:
+    """A one-line progress bar with rate, ETA and running losses on stderr."""
+
+    def __init__(self, total: int, start: int, enabled: bool):
+        self.total, self.start, self.enabled = total, start, enabled
+        self.began = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self.last_print = 0.0
+
+    def update(self, iteration: int, text: str, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if not force and now - self.last_print < (0.2 if self.tty else 10.0):
+            return
+        self.last_print = now
+        done = iteration - self.start
+        rate = done / max(now - self.began, 1e-9)
+        eta = (self.total - iteration) / rate if rate > 0 else math.inf
+        filled = int(30 * iteration / self.total)
+        bar = "#" * filled + "-" * (30 - filled)
+        line = (f"[{bar}] {iteration}/{self.total} {rate:.2f} it/s ETA {_duration(eta)} {text}")
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            print(file=sys.stderr)
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def state_path(out: Path) -> Path:
+    """Where --resume finds the optimizer and sampler state of `out`."""
+    return out.with_name(out.name + ".state.pt")
+
+
+def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, device: str = "auto",
+          resume: bool = False, progress: bool = True) -> dict:
+    """Meta-train θ as `cfg` says; writes the checkpoint, its card and the resume state; returns the card."""
+    out = Path(out)
+    dev = resolve_device(device)
+    source = TaskSource(cfg, data)
+    spec = cfg.model or (SinusoidMLP().spec() if cfg.task == "sinusoid" else Conv4().spec())
+    cfg = replace(cfg, model=spec)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = (SinusoidMLP(**{k: v for k, v in spec.items() if k != "name"}) if cfg.task == "sinusoid"
+                 else Conv4(**{k: v for k, v in spec.items() if k != "name"}))
+    model = model.to(dev)
+    theta = {key: value.requires_grad_() for key, value in params(model, device=dev).items()}
+    optimizer = torch.optim.Adam(theta.values(), lr=cfg.meta_lr)
+    sampler = generator(cfg.seed)
+    validation = source.sample(cfg.validation_tasks, generator(cfg.seed + 1_000_003), validation=True).to(dev)
+    test_cfg = inner_config(cfg.algorithm, cfg.inner_lr, cfg.test_steps)
+    start, curve, wall_time = 0, [], 0.0
+    if resume:
+        if not state_path(out).is_file():
+            raise FileNotFoundError(f"--resume: no training state at {state_path(out)}")
+        state = torch.load(state_path(out), weights_only=True)
+        if state["config"] != json.dumps(asdict(cfg), sort_keys=True):
+            raise ValueError("--resume: the saved run used another configuration; use the same arguments")
+        with torch.no_grad():
+            for key, value in state["theta"].items():
+                theta[key].copy_(value)
+        optimizer.load_state_dict(state["optimizer"])
+        sampler.set_state(state["sampler"])
+        start, curve, wall_time = state["iteration"], json.loads(state["curve"]), state["wall_time_s"]
+    strategy = cfg.strategy
+    strategy_reason = "given"
+    if strategy == "auto":
+        choice = choose_strategy(model, {k: v.detach() for k, v in theta.items()},
+                                 source.sample(cfg.meta_batch, generator(cfg.seed + 7)).to(dev),
+                                 cfg.algorithm, cfg.inner_lr, cfg.train_steps)
+        strategy, strategy_reason = choice.strategy, choice.reason
+    if progress:
+        print(f"training {cfg.task}/{cfg.algorithm} on {describe_device(dev)}, strategy {strategy_reason}",
+              file=sys.stderr)
+    bar = Progress(cfg.iterations, start, progress)
+    began = time.perf_counter()
+    card: dict = {}
+    running_loss = math.nan
+    for iteration in range(start + 1, cfg.iterations + 1):
+        batch = source.sample(cfg.meta_batch, sampler).to(dev)
+        result = meta_gradient(model, {k: v.detach() for k, v in theta.items()}, batch,
+                               cfg.algorithm, cfg.inner_lr, cfg.train_steps, strategy)
+        for key, value in theta.items():
+            value.grad = result.grads[key]
+        optimizer.step()
+        running_loss = result.query_loss if math.isnan(running_loss) else 0.98 * running_loss + 0.02 * result.query_loss
+        text = f"loss {running_loss:.4f}" + (f" val {curve[-1]['value']:.4f}" if curve else "")
+        bar.update(iteration, text)
+        if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
+            losses, accuracies = evaluate_steps(model, theta, validation, test_cfg)
+            metric = "accuracy" if cfg.task == "omniglot" else "query_mse"
+            values = accuracies[-1] if cfg.task == "omniglot" else losses[-1]
+            curve.append({"iteration": iteration, "metric": metric, "value": mean_ci(values)["mean"],
+                          "train_loss": running_loss})
+            bar.update(iteration, text, force=True)
+            elapsed = wall_time + time.perf_counter() - began
+            card = {
+                "task": cfg.task,
+                "algorithm": cfg.algorithm,
+                "config": asdict(cfg),
+                "data": source.data_card,
+                "iterations": iteration,
+                "wall_time_s": round(elapsed, 1),
+                "device": describe_device(dev),
+                "strategy": strategy,
+                "metrics": {"validation": {metric: mean_ci(values), "steps": cfg.test_steps,
+                                           "tasks": cfg.validation_tasks}},
+                "training_curve": curve,
+                "git_commit": git_commit(),
+                "torch": torch.__version__,
+            }
+            card = save_checkpoint(out, theta, card)
+            torch.save({"iteration": iteration, "theta": {k: v.detach().cpu() for k, v in theta.items()},
+                        "optimizer": optimizer.state_dict(), "sampler": sampler.get_state(),
+                        "curve": json.dumps(curve), "wall_time_s": elapsed,
+                        "config": json.dumps(asdict(cfg), sort_keys=True)}, state_path(out))
+    bar.close()
+    return card or json.loads(card_path(out).read_text())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=TASKS, required=True)
+    parser.add_argument("--algo", choices=ALGORITHMS, default="maml")
+    parser.add_argument("--iterations", type=int, required=True, help="meta-iterations")
+    parser.add_argument("--out", required=True, help="checkpoint path (PATH.json gets the model card)")
+    parser.add_argument("--data", nargs="+", help="Omniglot folders or .zip archives (default: ../shared/data/omniglot)")
+    parser.add_argument("--meta-batch", type=int, help="tasks per meta-iteration (25 sinusoid, 32 Omniglot)")
+    parser.add_argument("--meta-lr", type=float, help="β, Adam's learning rate (1e-3)")
+    parser.add_argument("--inner-lr", type=float, help="α (0.01 sinusoid, 0.4 Omniglot)")
+    parser.add_argument("--train-steps", type=int, help="inner steps in training (1)")
+    parser.add_argument("--test-steps", type=int, help="inner steps in validation (10 sinusoid, 3 Omniglot)")
+    parser.add_argument("--support", type=int, help="sinusoid K (10) / Omniglot shots (1)")
+    parser.add_argument("--query", type=int, help="sinusoid query points (10) / Omniglot queries per class (15)")
+    parser.add_argument("--ways", type=int, help="Omniglot N (5)")
+    parser.add_argument("--val-alphabets", type=int, help="Omniglot alphabets held out (2)")
+    parser.add_argument("--validate-every", type=int, help="iterations between validations and checkpoints")
+    parser.add_argument("--validation-tasks", type=int, help="fixed validation tasks (200)")
+    parser.add_argument("--strategy", help="auto (measure), loop, vmap or vmap:<chunk>")
+    parser.add_argument("--seed", type=int, help="seed (0)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--resume", action="store_true", help="continue from PATH.state.pt")
+    parser.add_argument("--json", action="store_true", help="print the model card as JSON at the end")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    names = {f.name for f in fields(TrainConfig)}
+    overrides = {name: getattr(args, name, None) for name in names if name not in ("task", "algorithm", "model")}
+    try:
+        cfg = default_config(args.task, algorithm=args.algo, **overrides)
+        card = train(cfg, args.out, args.data, args.device, args.resume, progress=not args.quiet)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(card, indent=1))
+    else:
+        print(f"wrote {args.out} and {args.out}.json: {card['metrics']['validation']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Small fixtures shared by the tests: tiny models and task batches in float64."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.device import generator
+from core.models import Conv4, SinusoidMLP, params
+from core.tasks import SinusoidDistribution, Task, stack_tasks
+
+
+def tiny_mlp(seed: int = 0, hidden: int = 8) -> tuple[nn.Module, dict]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = SinusoidMLP(hidden=hidden).double()
+    return model, params(model)
+
+
+def tiny_conv(seed: int = 0, filters: int = 4) -> tuple[nn.Module, dict]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Conv4(filters=filters).double()
+    return model, params(model)
+
+
+def sinusoid_batch(tasks: int = 3, seed: int = 0, support: int = 5, query: int = 6) -> Task:
+    return SinusoidDistribution(support=support, query=query).sample(tasks, generator(seed), dtype=torch.float64)
+
+
+def pattern_episodes(tasks: int = 2, ways: int = 3, shots: int = 2, queries: int = 2, seed: int = 0,
+                     noise: float = 0.3, dtype: torch.dtype = torch.float64) -> Task:
+    """Episodes whose classes are distinct random 28×28 patterns; examples are noisy copies."""
+    gen = generator(seed)
+    episodes = []
+    for _ in range(tasks):
+        prototypes = (torch.rand(ways, 1, 28, 28, generator=gen, dtype=torch.float64) > 0.7).to(dtype)
+
+        def examples(per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+            labels = torch.arange(ways).repeat_interleave(per_class)
+            x = prototypes[labels] + noise * torch.randn(len(labels), 1, 28, 28, generator=gen, dtype=torch.float64).to(dtype)
+            return x, labels
+
+        xs, ys = examples(shots)
+        xq, yq = examples(queries)
+        episodes.append(Task(xs, ys, xq, yq))
+    return stack_tasks(episodes)
