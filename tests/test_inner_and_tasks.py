@@ -1,0 +1,122 @@
+"""The inner loop's trace, the any-way head, sinusoid tasks and user-point tasks."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from core.device import generator
+from core.evaluate import evaluate_steps
+from core.inner import AdaptationTrace, InnerConfig, trace_adaptation
+from core.meta import compare_meta_gradients, inner_config
+from core.tasks import PointRules, SinusoidDistribution, task_from_points
+from tests.helpers import pattern_episodes, sinusoid_batch, tiny_conv, tiny_mlp
+
+
+def test_trace_has_one_record_per_step_including_theta():
+    model, theta = tiny_mlp()
+    task = sinusoid_batch(tasks=1)[0]
+    grid = torch.linspace(-5, 5, 11, dtype=torch.float64).reshape(-1, 1)
+    records = list(trace_adaptation(model, theta, task, InnerConfig(0.05, 4), grid))
+    assert [r.step for r in records] == [0, 1, 2, 3, 4]
+    assert records[0].wall_time_s == 0.0 and all(r.wall_time_s > 0 for r in records[1:])
+    assert all(len(r.predictions) == 11 for r in records)
+    assert records[0].distance == {"body.0": 0.0, "body.2": 0.0, "head": 0.0}
+    assert records[-1].support_loss < records[0].support_loss
+    assert records[-1].distance["head"] > 0
+    trace = AdaptationTrace(config={"lr": 0.05}, grid=grid.flatten().tolist(), records=records)
+    assert AdaptationTrace.from_dict(json.loads(json.dumps(trace.to_dict()))) == trace
+
+
+def test_trace_matches_batched_evaluation():
+    model, theta = tiny_mlp()
+    batch = sinusoid_batch(tasks=3)
+    cfg = InnerConfig(0.05, 3)
+    losses, accuracies = evaluate_steps(model, theta, batch, cfg)
+    assert losses.shape == (4, 3) and torch.isnan(accuracies).all()
+    for i in range(3):
+        records = list(trace_adaptation(model, theta, batch[i], cfg))
+        assert [r.query_loss for r in records] == pytest.approx(losses[:, i].tolist(), rel=1e-12)
+
+
+def test_anil_trace_moves_only_the_head():
+    model, theta = tiny_conv()
+    task = pattern_episodes(tasks=1)[0]
+    records = list(trace_adaptation(model, theta, task, inner_config("anil", 0.4, 2)))
+    last = records[-1].distance
+    assert last["head"] > 0
+    assert all(value == 0.0 for layer, value in last.items() if layer.startswith("body."))
+
+
+@pytest.mark.parametrize("ways", [2, 5, 20])
+def test_any_way_head_runs_and_learns(ways):
+    model, theta = tiny_conv(filters=8)
+    task = pattern_episodes(tasks=1, ways=ways, shots=2, queries=2, seed=ways, dtype=torch.float32)[0]
+    model, theta = model.float(), {k: v.float() for k, v in theta.items()}
+    records = list(trace_adaptation(model, theta, task, InnerConfig(0.4, 20)))
+    assert records[0].support_loss == pytest.approx(math.log(ways), rel=1e-5)  # zero head: uniform
+    assert len(records[-1].probabilities[0]) == ways
+    assert records[-1].support_loss < 0.6 * records[0].support_loss
+    assert records[-1].query_accuracy >= min(0.9, 3.0 / ways)  # far above chance (1/N)
+
+
+def test_compare_meta_gradients_reports_every_method():
+    model, theta = tiny_mlp()
+    batch = sinusoid_batch(tasks=2)
+    comparison = compare_meta_gradients(model, theta, batch, inner_lr=0.05, steps=2, repeats=1)
+    assert set(comparison.methods) == {"maml", "fomaml", "anil", "reptile"}
+    maml, fomaml = comparison.methods["maml"], comparison.methods["fomaml"]
+    assert maml.cosine == pytest.approx(1.0) and maml.difference_norm == 0.0
+    assert 0.5 < fomaml.cosine < 1.0 and fomaml.difference_norm > 0
+    assert set(fomaml.cosine_per_layer) == {"body.0", "body.2", "head"}
+    assert all(m.seconds > 0 and m.peak_bytes > 0 for m in comparison.methods.values())
+
+
+def test_sinusoid_distribution_respects_ranges_and_seed():
+    distribution = SinusoidDistribution(amplitude=(5.0, 10.0), phase=(math.pi, 2 * math.pi), support=5, query=7)
+    batch = distribution.sample(50, generator(3))
+    assert batch.x_support.shape == (50, 5, 1) and batch.x_query.shape == (50, 7, 1)
+    assert all(5.0 <= a <= 10.0 for a in batch.info["amplitude"])
+    assert all(math.pi <= p <= 2 * math.pi for p in batch.info["phase"])
+    assert batch.x_support.abs().max() <= 5.0
+    a, p = batch.info["amplitude"][0], batch.info["phase"][0]
+    torch.testing.assert_close(batch.y_query[0], a * torch.sin(batch.x_query[0] - p))
+    again = distribution.sample(50, generator(3))
+    assert torch.equal(again.x_support, batch.x_support)
+    with pytest.raises(ValueError, match="amplitude must be a finite range"):
+        SinusoidDistribution(amplitude=(5.0, 1.0))
+
+
+def test_task_from_points_accepts_any_curve():
+    task = task_from_points([0.0, 1.0, 2.0], [1.0, 1.0, 0.0], [0.5], [1.0])
+    assert task.x_support.shape == (3, 1) and task.x_query.shape == (1, 1)
+    assert task_from_points([4], [0]).x_query.shape == (0, 1)
+
+
+@pytest.mark.parametrize("x, y, message", [
+    ([], [], "at least 1 point"),
+    ([0.0, 1.0], [0.0], "same length"),
+    ([float("nan")], [0.0], "finite number"),
+    ([0.0], [float("inf")], "finite number"),
+    ([6.0], [0.0], "outside the allowed x range"),
+    (list(range(-2, 3)) * 30, [0.0] * 150, "at most 100 points"),
+    ("abc", [0.0], "list of numbers"),
+    (["a"], [0.0], "must be a number"),
+    ([0.0], [1e9], "larger in size"),
+])
+def test_task_from_points_says_which_rule_was_broken(x, y, message):
+    with pytest.raises(ValueError, match=message):
+        task_from_points(x, y, rules=PointRules())
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(lr=-1.0), "inner learning rate"),
+    (dict(lr=float("nan")), "inner learning rate"),
+    (dict(steps=-1), "inner steps"),
+    (dict(steps=1.5), "inner steps"),
+])
+def test_inner_config_rejects_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        InnerConfig(**kwargs)
