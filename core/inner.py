@@ -58,7 +58,10 @@ def support_gradient(model: nn.Module, phi: Params, adapted: list[str], x_suppor
 
     if functional:
         return grad(support_loss)({key: phi[key] for key in adapted})
-    moving = {key: phi[key] if phi[key].requires_grad else phi[key].detach().requires_grad_() for key in adapted}
+    # a fresh node per tensor, so autograd.grad gives the partial derivative ∂L/∂φ_key even when
+    # φ_key is θ's own tensor and other φ entries depend on θ too (a total derivative otherwise)
+    moving = {key: phi[key].view_as(phi[key]) if phi[key].requires_grad else phi[key].detach().requires_grad_()
+              for key in adapted}
     with torch.enable_grad():
         grads = torch.autograd.grad(support_loss(moving), list(moving.values()), create_graph=create_graph)
     return dict(zip(adapted, grads))
@@ -68,19 +71,22 @@ def inner_updates(model: nn.Module, theta: Params, x_support: Tensor, y_support:
                   cfg: InnerConfig, ways: int | None = None, functional: bool = True) -> Iterator[Params]:
     """Yield φ_1 … φ_S of φ_{k+1} = φ_k − α ∇_φ L_support(φ_k), φ_0 = task_params(θ).
 
-    Keys outside `cfg.adapt` are carried over untouched (the same tensors). With
+    Keys outside `cfg.adapt` are carried over untouched (the same tensors), and so are those
+    of `model.static_first_step` in the first step, whose gradient there is exactly zero. With
     `cfg.first_order` each gradient is detached, so dφ/dθ = I in the outer gradient; otherwise
     the graph is kept and the outer gradient includes the Hessian. `functional` picks how the
     gradient is taken (see `support_gradient`); the values are the same.
     """
     phi = model.task_params(theta, ways)
     adapted = [key for key in phi if cfg.adapts(key)]
-    for _ in range(cfg.steps):
-        grads = support_gradient(model, phi, adapted, x_support, y_support,
+    first_step = [key for key in adapted if not key.startswith(model.static_first_step)]
+    for step in range(cfg.steps):
+        moving = first_step if step == 0 else adapted  # skip gradients known to be exactly zero
+        grads = support_gradient(model, phi, moving, x_support, y_support,
                                  create_graph=not cfg.first_order, functional=functional)
         if cfg.first_order:
             grads = {key: g.detach() for key, g in grads.items()}
-        phi = {**phi, **{key: phi[key] - cfg.lr * grads[key] for key in adapted}}
+        phi = {**phi, **{key: phi[key] - cfg.lr * grads[key] for key in moving}}
         yield phi
 
 

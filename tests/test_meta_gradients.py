@@ -63,6 +63,7 @@ class LinearRegression(nn.Module):
 
     task_kind = "regression"
     context_norm = False
+    static_first_step = ()
 
     def __init__(self, features: int):
         super().__init__()
