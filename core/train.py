@@ -159,6 +159,11 @@ def state_path(out: Path) -> Path:
     return out.with_name(out.name + ".state.pt")
 
 
+def _resumable(cfg: TrainConfig) -> str:
+    """What must match for --resume: the whole configuration except the number of iterations."""
+    return json.dumps({k: v for k, v in asdict(cfg).items() if k != "iterations"}, sort_keys=True)
+
+
 def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, device: str = "auto",
           resume: bool = False, progress: bool = True) -> dict:
     """Meta-train θ as `cfg` says; writes the checkpoint, its card and the resume state; returns the card."""
@@ -182,7 +187,7 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
         if not state_path(out).is_file():
             raise FileNotFoundError(f"--resume: no training state at {state_path(out)}")
         state = torch.load(state_path(out), weights_only=True)
-        if state["config"] != json.dumps(asdict(cfg), sort_keys=True):
+        if state["config"] != _resumable(cfg):
             raise ValueError("--resume: the saved run used another configuration; use the same arguments")
         with torch.no_grad():
             for key, value in state["theta"].items():
@@ -241,7 +246,7 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
             torch.save({"iteration": iteration, "theta": {k: v.detach().cpu() for k, v in theta.items()},
                         "optimizer": optimizer.state_dict(), "sampler": sampler.get_state(),
                         "curve": json.dumps(curve), "wall_time_s": elapsed,
-                        "config": json.dumps(asdict(cfg), sort_keys=True)}, state_path(out))
+                        "config": _resumable(cfg)}, state_path(out))
     bar.close()
     return card or json.loads(card_path(out).read_text())
 

@@ -11,6 +11,7 @@ import torch
 
 from core import evaluate, train
 from core.checkpoints import card_path, load_checkpoint, sha256_of
+from core.models import predict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +70,7 @@ def test_evaluate_sinusoid_tasks_file(sinusoid_checkpoint, tmp_path, capsys):
     assert all(len(s["predictions"]) == 2 for s in steps)
     model, theta, _ = load_checkpoint(sinusoid_checkpoint)
     with torch.no_grad():
-        at_theta = model(torch.tensor([[1.0], [3.0]])).flatten().tolist()
+        at_theta = predict(model, theta, torch.tensor([[1.0], [3.0]])).flatten().tolist()
     assert steps[0]["predictions"] == pytest.approx(at_theta, rel=1e-6)
     assert steps[0]["query_mse"] == pytest.approx(((at_theta[0] + 0.5) ** 2 + (at_theta[1] - 0.2) ** 2) / 2, rel=1e-5)
 
