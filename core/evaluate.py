@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import vmap
 
-from core.checkpoints import load_checkpoint
+from core.blackbox import BlackBoxRegressor, blackbox_query_losses
+from core.checkpoints import card_path, load_checkpoint
 from core.device import generator, resolve_device
 from core.inner import InnerConfig, inner_updates, query_metrics, trace_adaptation, ways_of
 from core.meta import ALGORITHMS, inner_config
@@ -30,9 +31,14 @@ def evaluate_steps(model: nn.Module, theta: Params, batch: Task, cfg: InnerConfi
                    chunk: int = 100) -> tuple[Tensor, Tensor]:
     """Query loss and accuracy of every task after k = 0..S inner steps: two (S+1, T) tensors.
 
+    A black-box learner has no steps: its single row is the loss of its one forward pass.
+
     Runs the one inner loop (first-order: no outer gradient is needed, φ_k is the same) under
     vmap over tasks, `chunk` tasks at a time. Accuracy is NaN for regression.
     """
+    if isinstance(model, BlackBoxRegressor):  # no inner steps: one row, k = 0
+        losses = blackbox_query_losses(model, {k: v.detach() for k, v in theta.items()}, batch).detach()
+        return losses[None], torch.full_like(losses[None], math.nan)
     ways = ways_of(batch[0])
     watch = replace(cfg, first_order=True)
     theta = {key: value.detach() for key, value in theta.items()}
@@ -66,6 +72,48 @@ def summarize(losses: Tensor, accuracies: Tensor) -> list[dict]:
     return rows
 
 
+SINUSOID_REPORT = (  # (name, amplitude range, phase range): the paper's and Finn & Levine 2018 §7.1's shifts
+    ("in-distribution", (0.1, 5.0), (0.0, math.pi)),
+    ("amplitude 5-10", (5.0, 10.0), (0.0, math.pi)),
+    ("phase pi-2pi", (0.1, 5.0), (math.pi, 2 * math.pi)),
+)
+SINUSOID_REPORT_STEPS = (0, 1, 5, 10, 100)
+OMNIGLOT_REPORT = ((5, 1), (5, 5), (20, 1), (2, 1), (10, 1))  # (ways, shots)
+
+
+def sinusoid_report(model: nn.Module, theta: Params, card: dict, tasks: int = 1000, seed: int = 2024,
+                    query: int = 100) -> list[dict]:
+    """Query MSE ± 95% CI at K = 5 and 10 after 0/1/5/10/100 steps, in and off distribution."""
+    cfg = inner_config(card["algorithm"], card["config"]["inner_lr"], max(SINUSOID_REPORT_STEPS))
+    rows = []
+    for name, amplitude, phase in SINUSOID_REPORT:
+        for shots in (5, 10):
+            distribution = SinusoidDistribution(amplitude=amplitude, phase=phase, support=shots, query=query)
+            batch = distribution.sample(tasks, generator(seed)).to(next(iter(theta.values())).device)
+            losses, _ = evaluate_steps(model, theta, batch, cfg)
+            rows.append({"distribution": name, "amplitude": list(amplitude), "phase": list(phase), "K": shots,
+                         "tasks": tasks, "mse": {str(k): mean_ci(losses[k]) for k in SINUSOID_REPORT_STEPS
+                                                 if k < losses.shape[0]}})
+    return rows
+
+
+def omniglot_report(model: nn.Module, theta: Params, card: dict, data: list[str], episodes: int = 600,
+                    seed: int = 2024, queries: int = 15) -> list[dict]:
+    """Accuracy ± 95% CI per inner step on the alphabets the checkpoint did not train on."""
+    from core.omniglot import EpisodeConfig, load_omniglot, sample_episodes
+
+    held_out = load_omniglot(data).without_alphabets(set(card["data"]["train_alphabets"]))
+    cfg = inner_config(card["algorithm"], card["config"]["inner_lr"], card["config"]["test_steps"])
+    rows = []
+    for ways, shots in OMNIGLOT_REPORT:
+        batch = sample_episodes(held_out, EpisodeConfig(ways, shots, queries), episodes, generator(seed))
+        _, accuracies = evaluate_steps(model, theta, batch.to(next(iter(theta.values())).device), cfg, chunk=25)
+        rows.append({"ways": ways, "shots": shots, "queries": queries, "episodes": episodes,
+                     "alphabets": sorted(set(held_out.alphabets)),
+                     "accuracy": {str(k): mean_ci(accuracies[k]) for k in range(accuracies.shape[0])}})
+    return rows
+
+
 def read_sinusoid_tasks(path: str | Path, rules: PointRules = PointRules(x_range=(-1e6, 1e6))) -> list[Task]:
     """Tasks from a JSON list of {"x_support", "y_support", "x_query", "y_query"} objects."""
     path = Path(path)
@@ -94,8 +142,6 @@ def read_sinusoid_tasks(path: str | Path, rules: PointRules = PointRules(x_range
 def _inner_from_args(card: dict, args: argparse.Namespace) -> InnerConfig:
     config = card["config"]
     algorithm = args.algo or card["algorithm"]
-    if algorithm == "pretrained":
-        algorithm = "fomaml"  # a pretrained baseline is fine-tuned by the same inner loop
     inner_lr = config["inner_lr"] if args.inner_lr is None else args.inner_lr
     steps = config["test_steps"] if args.steps is None else args.steps
     return inner_config(algorithm, inner_lr, steps)
@@ -120,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--sinusoid-sample", type=int, metavar="N", help="N fresh tasks from the sinusoid distribution")
     source.add_argument("--episodes", type=int, metavar="M", help="M Omniglot episodes from --data")
     source.add_argument("--omniglot-runs", metavar="DIR", help="Lake et al. (2015) 20-way one-shot runs")
+    source.add_argument("--report", action="store_true",
+                        help="the model card's standard numbers (sinusoid: 1,000 tasks in and off distribution; "
+                             "Omniglot: 600 episodes per N-way K-shot on held-out alphabets), written into the card")
     parser.add_argument("--steps", type=int, help="inner steps S (default: the checkpoint's test steps)")
     parser.add_argument("--inner-lr", type=float, help="inner learning rate α (default: the checkpoint's)")
     parser.add_argument("--algo", choices=ALGORITHMS, help="inner loop to run (default: the checkpoint's)")
@@ -131,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shots", type=int, default=1, help="--episodes: support images per class")
     parser.add_argument("--queries", type=int, default=15, help="--episodes: query images per class")
     parser.add_argument("--data", nargs="+", help="--episodes: Omniglot folders or .zip archives")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the sampled tasks")
+    parser.add_argument("--seed", type=int, default=2024, help="seed of the sampled tasks")
+    parser.add_argument("--report-tasks", type=int, help="--report on this many tasks instead (not written to the card)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -180,6 +230,19 @@ def run(args: argparse.Namespace) -> dict:
                                    args.episodes, generator(args.seed)).to(device)
         result.update(ways=args.ways, shots=args.shots, queries=args.queries, episodes=args.episodes)
         result["per_step"] = summarize(*evaluate_steps(model, theta, episodes, cfg, chunk=50))
+    elif args.report:
+        if task_kind == "sinusoid":
+            result["report"] = sinusoid_report(model, theta, card, tasks=args.report_tasks or 1000, seed=args.seed)
+        else:
+            from core.omniglot import default_sources
+            data = args.data or default_sources()
+            if not data:
+                raise ValueError("--report for Omniglot needs --data (folders or .zip archives)")
+            result["report"] = omniglot_report(model, theta, card, data, episodes=args.report_tasks or 600,
+                                               seed=args.seed)
+        if args.report_tasks is None:  # only the full-size report goes into the card
+            card["metrics"]["report"] = result["report"]
+            card_path(args.checkpoint).write_text(json.dumps(card, indent=1) + "\n")
     else:
         from core.omniglot import read_omniglot_runs
         errors = []
@@ -203,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=1))
     elif "per_step" in result:
         _print_rows(f"{args.checkpoint}: {result['algorithm']}, α={result['inner_lr']}", result["per_step"])
+    elif "report" in result:
+        print(json.dumps(result["report"], indent=1))
     elif "runs" in result:
         for run_result in result["runs"]:
             print(f"  {run_result['run']}: error {100 * run_result['error_rate']:.1f}%")

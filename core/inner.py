@@ -18,6 +18,9 @@ from core.models import Params, layer_of, loss, predict
 from core.tasks import Task
 
 
+UNLABELLED = -100  # a query class label that is not known (a drawn query): no loss or accuracy for it
+
+
 @dataclass(frozen=True)
 class InnerConfig:
     lr: float = 0.01  # α, the inner learning rate
@@ -169,10 +172,11 @@ def _record(model: nn.Module, theta: Params, phi: Params, task: Task, cfg: Inner
         )
         if task.x_query.shape[0] > 0:
             query_loss, accuracy, output = query_metrics(model, phi, task.x_support, task.x_query, task.y_query)
-            record.query_loss = float(query_loss)
+            labelled = task.y_query.is_floating_point() or bool((task.y_query != UNLABELLED).all())
+            record.query_loss = float(query_loss) if labelled else None
             if model.task_kind == "classification":
                 record.probabilities = output.softmax(-1).tolist()
-                record.query_accuracy = float(accuracy)
+                record.query_accuracy = float(accuracy) if labelled else None
         if grid is not None:
             record.predictions = predict(model, phi, grid).flatten().tolist()
     return record

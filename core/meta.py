@@ -30,21 +30,27 @@ ALGORITHMS = ("maml", "fomaml", "anil", "reptile")
 
 
 def inner_config(algorithm: str, inner_lr: float, steps: int) -> InnerConfig:
-    """The inner loop each algorithm runs."""
+    """The inner loop each algorithm runs.
+
+    'pretrained' (a network regressed on pooled tasks) is fine-tuned by the same full-parameter
+    loop, first order since nothing differentiates through it; a black box takes no steps.
+    """
     match algorithm:
         case "maml":
             return InnerConfig(lr=inner_lr, steps=steps)
-        case "fomaml" | "reptile":
+        case "fomaml" | "reptile" | "pretrained":
             return InnerConfig(lr=inner_lr, steps=steps, first_order=True)
         case "anil":
             return InnerConfig(lr=inner_lr, steps=steps, adapt=(HEAD_PREFIX,))
+        case "blackbox":
+            return InnerConfig(lr=inner_lr, steps=0)
     raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
 
 
 @dataclass(frozen=True)
 class MetaGradient:
     grads: Params  # 1/T Σ_i of each task's meta-gradient (Reptile: of θ − φ_i), keys of θ
-    query_loss: float  # mean over tasks of L_query(φ_i)
+    query_loss: float  # mean over tasks of L_query(φ_i); NaN for Reptile, which reads no query set
     query_accuracy: float | None  # classification: mean query accuracy after adaptation
     strategy: str  # how the batch was computed: 'loop', 'vmap' or 'vmap:<chunk>'
 
@@ -64,8 +70,9 @@ def task_meta_gradient(model: nn.Module, algorithm: str, cfg: InnerConfig, ways:
 
     if algorithm == "reptile":
         def reptile_direction(theta, xs, ys, xq, yq):
-            phi, query_loss, accuracy = adapted_metrics(theta, xs, ys, xq, yq)
-            return {key: (theta[key] - phi[key]).detach() for key in theta}, query_loss.detach(), accuracy.detach()
+            phi = adapt(model, theta, xs, ys, cfg, ways, functional)
+            nan = torch.full((), math.nan, dtype=xs.dtype, device=xs.device)  # Reptile reads no query set
+            return {key: (theta[key] - phi[key]).detach() for key in theta}, nan, nan
         return reptile_direction
 
     if not functional:
@@ -136,7 +143,7 @@ def meta_gradient(model: nn.Module, theta: Params, batch: Task, algorithm: str =
 class StrategyChoice:
     strategy: str  # the chosen strategy
     seconds: dict[str, float]  # median seconds per meta-gradient of each candidate measured
-    peak_bytes: dict[str, int]  # peak tensor memory of each candidate measured
+    peak_bytes: dict[str, int]  # peak tensor memory of the loop and of the candidates near the fastest
     skipped: dict[str, str] = field(default_factory=dict)  # candidate → why it was not measured
     reason: str = ""  # one line: why this one
 
@@ -149,13 +156,14 @@ def candidate_strategies(tasks: int, device: torch.device) -> list[str]:
 
 def choose_strategy(model: nn.Module, theta: Params, batch: Task, algorithm: str = "maml",
                     inner_lr: float = 0.01, steps: int = 1, candidates: list[str] | None = None,
-                    memory_budget: int | None = None, repeats: int = 2,
-                    tolerance: float = 0.1) -> StrategyChoice:
+                    memory_budget: int | None = None, repeats: int = 2, tolerance: float = 0.1,
+                    give_up: float = 3.0) -> StrategyChoice:
     """Measure each candidate strategy on this workload and device and pick one.
 
     The loop runs first; its peak memory m predicts vmap over c tasks at about c·m, and a
     candidate predicted above `memory_budget` (default: a quarter of the free memory) is not
-    tried. Among the measured candidates, the one with the least memory whose time is within
+    tried. A candidate whose first (warm-up) run is `give_up` times slower than the loop is
+    not timed further. Among the rest, the one with the least memory whose time is within
     `tolerance` of the fastest wins, so a slightly faster but many times larger vmap loses.
     """
     device = next(iter(theta.values())).device
@@ -165,10 +173,14 @@ def choose_strategy(model: nn.Module, theta: Params, batch: Task, algorithm: str
     peaks: dict[str, int] = {}
     skipped: dict[str, str] = {}
 
-    def run(strategy: str) -> MetaGradient:
-        result = meta_gradient(model, theta, batch, algorithm, inner_lr, steps, strategy)
+    def timed(strategy: str) -> float:
+        start = time.perf_counter()
+        meta_gradient(model, theta, batch, algorithm, inner_lr, steps, strategy)
         synchronize(device)
-        return result
+        return time.perf_counter() - start
+
+    def peak(strategy: str) -> int:
+        return measure_peak_memory(lambda: timed(strategy), device)[1]
 
     for strategy in candidates:
         chunk = parse_strategy(strategy)
@@ -178,19 +190,21 @@ def choose_strategy(model: nn.Module, theta: Params, batch: Task, algorithm: str
                 skipped[strategy] = f"predicted {predicted / 2**20:.0f} MiB > budget {budget / 2**20:.0f} MiB"
                 continue
         try:
-            _, peaks[strategy] = measure_peak_memory(lambda: run(strategy), device)
+            if strategy == "loop":
+                peaks[strategy] = peak(strategy)
+            warm_up = timed(strategy)
+            if "loop" in seconds and warm_up > give_up * seconds["loop"]:
+                skipped[strategy] = f"warm-up {warm_up:.2f} s, over {give_up:g}x the loop's {seconds['loop']:.2f} s"
+                continue
+            seconds[strategy] = statistics.median(timed(strategy) for _ in range(repeats))
         except torch.OutOfMemoryError:
             skipped[strategy] = "out of memory"
             torch.cuda.empty_cache()
-            continue
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run(strategy)
-            times.append(time.perf_counter() - start)
-        seconds[strategy] = statistics.median(times)
     fastest = min(seconds.values())
     near = [s for s in seconds if seconds[s] <= fastest * (1 + tolerance)]
+    for strategy in near:
+        if strategy not in peaks:
+            peaks[strategy] = peak(strategy)
     chosen = min(near, key=lambda s: peaks[s])
     reason = (f"{chosen}: {1 / seconds[chosen]:.2f} it/s, {peaks[chosen] / 2**20:.0f} MiB "
               f"(least memory within {tolerance:.0%} of the fastest)")

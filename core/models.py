@@ -150,13 +150,17 @@ class Conv4(nn.Module):
 
 def build_model(spec: dict) -> nn.Module:
     """The model that `spec` (from `model.spec()`, e.g. in a model card) describes."""
+    from core.blackbox import BlackBoxRegressor  # it builds on this module
+
     kwargs = {k: v for k, v in spec.items() if k != "name"}
     match spec.get("name"):
         case "SinusoidMLP":
             return SinusoidMLP(**kwargs)
         case "Conv4":
             return Conv4(**kwargs)
-    raise ValueError(f"unknown model {spec.get('name')!r}; expected 'SinusoidMLP' or 'Conv4'")
+        case "BlackBoxRegressor":
+            return BlackBoxRegressor(**kwargs)
+    raise ValueError(f"unknown model {spec.get('name')!r}; expected 'SinusoidMLP', 'Conv4' or 'BlackBoxRegressor'")
 
 
 def params(model: nn.Module, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> Params:

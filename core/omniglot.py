@@ -21,7 +21,6 @@ from typing import Callable, Sequence, Union
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 from PIL import Image
 from torch import Tensor
 
@@ -48,6 +47,7 @@ STROKE_WIDTH = 1.8
 PREPROCESS_VERSION = "ink-v1"  # part of the cache key; change it whenever the pipeline changes
 MAX_SKETCH_SIDE = 4096  # sketches with a longer side are refused before any processing
 SKELETON_CHUNK = 256  # images skeletonised at once (bounds the memory of the batch)
+SHARED_ARCHIVES = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"  # ../shared beside the checkout
 ROTATIONS_DEGREES = (0, 90, 180, 270)  # counter-clockwise rotations that make new classes
 SKETCH_MODES = ("L", "LA", "RGB", "RGBA")  # PIL modes sketch_to_tensor reads
 CHARACTER_DIR = re.compile(r"character\d+")  # name of a character's folder
@@ -418,6 +418,11 @@ def _sources_digest(sources: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def default_sources() -> list[str]:
+    """The Omniglot archives in ../shared/data/omniglot beside the checkout (empty if absent)."""
+    return sorted(str(path) for path in SHARED_ARCHIVES.glob("*.zip"))
+
+
 def download_omniglot(root: PathLike, background: bool = True) -> Path:
     """Download (or find already downloaded) Omniglot with torchvision; the extracted image folder.
 
@@ -425,6 +430,8 @@ def download_omniglot(root: PathLike, background: bool = True) -> Path:
     Raises RuntimeError with a one-line reason when the download fails (e.g. offline).
     """
     try:
+        import torchvision  # only for the download: keeps `import core` lean
+
         dataset = torchvision.datasets.Omniglot(str(root), background=background, download=True)
     except Exception as error:  # noqa: BLE001 - any failure means the same thing to the caller
         reason = " ".join(f"{type(error).__name__}: {error}".split())
@@ -494,6 +501,40 @@ def sample_episodes(chars: OmniglotCharacters, cfg: EpisodeConfig, n: int, gener
     if n < 1:
         raise ValueError(f"n must be at least 1 episode, got {n}")
     return stack_tasks([sample_episode(chars, cfg, generator) for _ in range(n)])
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Random affine jitter of every training image (support and query alike)."""
+
+    degrees: float = 10.0  # rotation ~ U[−degrees, degrees] (90° turns are classes, not noise)
+    shift: float = 0.1  # translation ~ U[−shift, shift] of the image side, in x and y
+    scale: tuple[float, float] = (0.85, 1.15)  # zoom ~ U[low, high]
+    shear: float = 0.15  # shear factor ~ U[−shear, shear]
+
+
+def augment_images(images: Tensor, cfg: AugmentConfig, generator: torch.Generator) -> Tensor:
+    """Each image (…, 1, 28, 28) under its own random affine map A: x ↦ A x + t (bilinear, zero fill)."""
+    flat = images.reshape(-1, *images.shape[-3:])
+    n = flat.shape[0]
+
+    def uniform(low: float, high: float) -> Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator)
+
+    angle = torch.deg2rad(uniform(-cfg.degrees, cfg.degrees))
+    zoom = uniform(*cfg.scale)
+    shear = uniform(-cfg.shear, cfg.shear)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin + shear * cos, uniform(-2 * cfg.shift, 2 * cfg.shift)], -1),
+                         torch.stack([sin, cos + shear * sin, uniform(-2 * cfg.shift, 2 * cfg.shift)], -1)], -2)
+    grid = F.affine_grid(theta.to(flat.dtype).to(flat.device), list(flat.shape), align_corners=False)
+    return F.grid_sample(flat, grid, align_corners=False, padding_mode="zeros").reshape(images.shape)
+
+
+def augment_episodes(batch: Task, cfg: AugmentConfig, generator: torch.Generator) -> Task:
+    """The episodes of `batch` with every support and query image jittered by `augment_images`."""
+    return Task(augment_images(batch.x_support, cfg, generator), batch.y_support,
+                augment_images(batch.x_query, cfg, generator), batch.y_query, batch.info)
 
 
 # ----------------------------------------------------------------------------- one-shot runs

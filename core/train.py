@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -23,17 +24,19 @@ from core.checkpoints import card_path, git_commit, save_checkpoint, sha256_of
 from core.device import describe_device, generator, resolve_device
 from core.evaluate import evaluate_steps, mean_ci
 from core.meta import ALGORITHMS, choose_strategy, inner_config, meta_gradient, parse_strategy
-from core.models import Conv4, SinusoidMLP, params
-from core.tasks import SinusoidDistribution
+from core.blackbox import BlackBoxRegressor, blackbox_gradient
+from core.models import Conv4, SinusoidMLP, build_model, params
+from core.tasks import SinusoidDistribution, Task
 
 TASKS = ("sinusoid", "omniglot")
-SHARED_OMNIGLOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
+TRAIN_ALGORITHMS = (*ALGORITHMS, "pretrained", "blackbox")
+
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     task: str = "sinusoid"  # 'sinusoid' or 'omniglot'
-    algorithm: str = "maml"  # maml | fomaml | anil | reptile
+    algorithm: str = "maml"  # maml | fomaml | anil | reptile | pretrained | blackbox
     iterations: int = 70000  # meta-iterations (outer steps)
     meta_batch: int = 25  # tasks per meta-iteration (Omniglot: 32)
     meta_lr: float = 1e-3  # β, Adam's learning rate on θ
@@ -48,13 +51,14 @@ class TrainConfig:
     validation_tasks: int = 200  # fixed validation tasks (episodes)
     seed: int = 0  # seeds θ's initialisation, the task sampler and the validation tasks
     strategy: str = "auto"  # 'auto' (measure), 'loop', 'vmap' or 'vmap:<chunk>'
+    augment: bool = False  # Omniglot: random affine jitter of training images (AugmentConfig)
     model: dict | None = None  # model spec; None: the task's default (MLP 1-40-40-1 or Conv4)
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {', '.join(TASKS)}")
-        if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm {self.algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
+        if self.algorithm not in TRAIN_ALGORITHMS:
+            raise ValueError(f"unknown algorithm {self.algorithm!r}; expected one of {', '.join(TRAIN_ALGORITHMS)}")
         for name in ("iterations", "meta_batch", "support", "validate_every", "validation_tasks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -96,8 +100,8 @@ class TaskSource:
             self.data_card = {"distribution": {k: list(v) if isinstance(v, tuple) else v
                                                for k, v in asdict(self.distribution).items()}}
             return
-        from core.omniglot import EpisodeConfig, load_omniglot, split_alphabets
-        paths = data or sorted(str(p) for p in SHARED_OMNIGLOT.glob("*.zip"))
+        from core.omniglot import EpisodeConfig, default_sources, load_omniglot, split_alphabets
+        paths = data or default_sources()
         if not paths:
             raise ValueError("Omniglot training needs --data (folders or .zip archives); none found")
         characters = load_omniglot(paths)
@@ -110,11 +114,13 @@ class TaskSource:
             "rotations_as_classes": self.episode.rotations,
         }
 
-    def sample(self, tasks: int, gen: torch.Generator, validation: bool = False):
+    def sample(self, tasks: int, gen: torch.Generator, validation: bool = False, augment: bool = False) -> Task:
+        """A batch of tasks (from the held-out alphabets when `validation`), jittered if `augment`."""
         if self.cfg.task == "sinusoid":
             return self.distribution.sample(tasks, gen)
-        from core.omniglot import sample_episodes
-        return sample_episodes(self.val_chars if validation else self.train_chars, self.episode, tasks, gen)
+        from core.omniglot import AugmentConfig, augment_episodes, sample_episodes
+        batch = sample_episodes(self.val_chars if validation else self.train_chars, self.episode, tasks, gen)
+        return augment_episodes(batch, AugmentConfig(), gen) if augment else batch
 
 
 class Progress:
@@ -164,18 +170,68 @@ def _resumable(cfg: TrainConfig) -> str:
     return json.dumps({k: v for k, v in asdict(cfg).items() if k != "iterations"}, sort_keys=True)
 
 
-def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, device: str = "auto",
-          resume: bool = False, progress: bool = True) -> dict:
-    """Meta-train θ as `cfg` says; writes the checkpoint, its card and the resume state; returns the card."""
-    out = Path(out)
-    dev = resolve_device(device)
-    source = TaskSource(cfg, data)
-    spec = cfg.model or (SinusoidMLP().spec() if cfg.task == "sinusoid" else Conv4().spec())
-    cfg = replace(cfg, model=spec)
+def _build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict]:
+    """The model `cfg` trains, initialised from cfg.seed without touching the global RNG."""
+    default = (BlackBoxRegressor() if cfg.algorithm == "blackbox" else
+               SinusoidMLP() if cfg.task == "sinusoid" else Conv4()).spec()
+    spec = cfg.model or default
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        model = (SinusoidMLP(**{k: v for k, v in spec.items() if k != "name"}) if cfg.task == "sinusoid"
-                 else Conv4(**{k: v for k, v in spec.items() if k != "name"}))
+        model = build_model(spec)
+    return model, spec
+
+
+def _distributed(dev: torch.device) -> tuple[int, int]:
+    """(rank, world size); under torchrun, joins the process group (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return dist.get_rank(), world
+
+
+def _mean_over_processes(grads: dict, loss: float, share: int, total: int, world: int) -> tuple[dict, float]:
+    """Σ_ranks (local mean × local tasks) / all tasks, so P processes give the one-process mean."""
+    if world == 1:
+        return grads, loss
+    import torch.distributed as dist
+
+    keys = list(grads)
+    flat = torch.cat([grads[k].reshape(-1) * share for k in keys]
+                     + [torch.tensor([loss * share], dtype=grads[keys[0]].dtype, device=grads[keys[0]].device)])
+    dist.all_reduce(flat)
+    flat /= total
+    out, offset = {}, 0
+    for key in keys:
+        n = grads[key].numel()
+        out[key] = flat[offset:offset + n].view_as(grads[key])
+        offset += n
+    return out, float(flat[-1])
+
+
+def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, device: str = "auto",
+          resume: bool = False, progress: bool = True) -> dict:
+    """Meta-train θ as `cfg` says; writes the checkpoint, its card and the resume state; returns the card.
+
+    Under torchrun each of P processes takes 1/P of every meta-batch (all sample the same batch
+    from the same seed), the gradients are averaged with torch.distributed, and only rank 0
+    validates and writes files.
+    """
+    out = Path(out)
+    dev = resolve_device(device)
+    if cfg.algorithm == "blackbox" and cfg.task != "sinusoid":
+        raise ValueError("the black-box learner is for the sinusoid task")
+    rank, world = _distributed(dev)
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if cfg.meta_batch % world:
+        raise ValueError(f"meta_batch {cfg.meta_batch} must split evenly over {world} processes")
+    source = TaskSource(cfg, data)
+    model, spec = _build_model(cfg)
+    cfg = replace(cfg, model=spec)
     model = model.to(dev)
     theta = {key: value.requires_grad_() for key, value in params(model, device=dev).items()}
     optimizer = torch.optim.Adam(theta.values(), lr=cfg.meta_lr)
@@ -195,31 +251,43 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
         optimizer.load_state_dict(state["optimizer"])
         sampler.set_state(state["sampler"])
         start, curve, wall_time = state["iteration"], json.loads(state["curve"]), state["wall_time_s"]
-    strategy = cfg.strategy
-    strategy_reason = "given"
-    if strategy == "auto":
+    share = cfg.meta_batch // world
+    local = slice(rank * share, (rank + 1) * share)
+    # the paper's baseline regresses on the pooled tasks: its gradient is MAML's with 0 inner steps
+    train_steps = 0 if cfg.algorithm == "pretrained" else cfg.train_steps
+    strategy, strategy_reason = cfg.strategy, "given"
+    if strategy == "auto" and cfg.algorithm != "blackbox":
         choice = choose_strategy(model, {k: v.detach() for k, v in theta.items()},
-                                 source.sample(cfg.meta_batch, generator(cfg.seed + 7)).to(dev),
-                                 cfg.algorithm, cfg.inner_lr, cfg.train_steps)
+                                 _rows(source.sample(cfg.meta_batch, generator(cfg.seed + 7)), local).to(dev),
+                                 cfg.algorithm, cfg.inner_lr, train_steps)
         strategy, strategy_reason = choice.strategy, choice.reason
+    progress = progress and rank == 0
     if progress:
-        print(f"training {cfg.task}/{cfg.algorithm} on {describe_device(dev)}, strategy {strategy_reason}",
+        print(f"training {cfg.task}/{cfg.algorithm} on {describe_device(dev)} x{world}, strategy {strategy_reason}",
               file=sys.stderr)
     bar = Progress(cfg.iterations, start, progress)
     began = time.perf_counter()
     card: dict = {}
     running_loss = math.nan
     for iteration in range(start + 1, cfg.iterations + 1):
-        batch = source.sample(cfg.meta_batch, sampler).to(dev)
-        result = meta_gradient(model, {k: v.detach() for k, v in theta.items()}, batch,
-                               cfg.algorithm, cfg.inner_lr, cfg.train_steps, strategy)
+        batch = source.sample(cfg.meta_batch, sampler, augment=cfg.augment)
+        detached = {k: v.detach() for k, v in theta.items()}
+        if cfg.algorithm == "blackbox":
+            shots = int(torch.randint(1, cfg.support + 1, (), generator=sampler))  # any K in 1..K_max
+            batch = Task(batch.x_support[:, :shots], batch.y_support[:, :shots], batch.x_query, batch.y_query)
+            grads, loss = blackbox_gradient(model, detached, _rows(batch, local).to(dev))
+        else:
+            result = meta_gradient(model, detached, _rows(batch, local).to(dev), cfg.algorithm, cfg.inner_lr,
+                                   train_steps, strategy)
+            grads, loss = result.grads, result.query_loss
+        grads, loss = _mean_over_processes(grads, loss, share, cfg.meta_batch, world)
         for key, value in theta.items():
-            value.grad = result.grads[key]
+            value.grad = grads[key]
         optimizer.step()
-        running_loss = result.query_loss if math.isnan(running_loss) else 0.98 * running_loss + 0.02 * result.query_loss
+        running_loss = loss if math.isnan(running_loss) else 0.98 * running_loss + 0.02 * loss
         text = f"loss {running_loss:.4f}" + (f" val {curve[-1]['value']:.4f}" if curve else "")
         bar.update(iteration, text)
-        if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
+        if rank == 0 and (iteration % cfg.validate_every == 0 or iteration == cfg.iterations):
             losses, accuracies = evaluate_steps(model, theta, validation, test_cfg)
             metric = "accuracy" if cfg.task == "omniglot" else "query_mse"
             values = accuracies[-1] if cfg.task == "omniglot" else losses[-1]
@@ -234,7 +302,7 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
                 "data": source.data_card,
                 "iterations": iteration,
                 "wall_time_s": round(elapsed, 1),
-                "device": describe_device(dev),
+                "device": describe_device(dev) + (f" x{world} processes" if world > 1 else ""),
                 "strategy": strategy,
                 "metrics": {"validation": {metric: mean_ci(values), "steps": cfg.test_steps,
                                            "tasks": cfg.validation_tasks}},
@@ -248,14 +316,24 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
                         "curve": json.dumps(curve), "wall_time_s": elapsed,
                         "config": _resumable(cfg)}, state_path(out))
     bar.close()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
     return card or json.loads(card_path(out).read_text())
+
+
+def _rows(batch: Task, rows: slice) -> Task:
+    """The tasks `rows` of a batch."""
+    return Task(batch.x_support[rows], batch.y_support[rows], batch.x_query[rows], batch.y_query[rows])
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=TASKS, required=True)
-    parser.add_argument("--algo", choices=ALGORITHMS, default="maml")
+    parser.add_argument("--algo", choices=TRAIN_ALGORITHMS, default="maml")
     parser.add_argument("--iterations", type=int, required=True, help="meta-iterations")
     parser.add_argument("--out", required=True, help="checkpoint path (PATH.json gets the model card)")
     parser.add_argument("--data", nargs="+", help="Omniglot folders or .zip archives (default: ../shared/data/omniglot)")
@@ -272,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--validation-tasks", type=int, help="fixed validation tasks (200)")
     parser.add_argument("--strategy", help="auto (measure), loop, vmap or vmap:<chunk>")
     parser.add_argument("--seed", type=int, help="seed (0)")
+    parser.add_argument("--augment", action="store_true", default=None, help="Omniglot: affine jitter of training images")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--resume", action="store_true", help="continue from PATH.state.pt")
     parser.add_argument("--json", action="store_true", help="print the model card as JSON at the end")
@@ -289,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return 0
     if args.json:
         print(json.dumps(card, indent=1))
     else:

@@ -120,3 +120,15 @@ def test_task_from_points_says_which_rule_was_broken(x, y, message):
 def test_inner_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         InnerConfig(**kwargs)
+
+
+def test_choose_strategy_measures_and_respects_the_memory_budget():
+    from core.meta import choose_strategy
+
+    model, theta = tiny_mlp()
+    batch = sinusoid_batch(tasks=8)
+    choice = choose_strategy(model, theta, batch, "maml", 0.05, 2, repeats=1)
+    assert choice.strategy in choice.seconds and set(choice.seconds) <= {"loop", "vmap"}
+    assert choice.peak_bytes["loop"] > 0 and choice.strategy in choice.reason
+    tight = choose_strategy(model, theta, batch, "maml", 0.05, 2, repeats=1, memory_budget=1)
+    assert tight.strategy == "loop" and "predicted" in tight.skipped["vmap"]

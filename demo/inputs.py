@@ -1,0 +1,217 @@
+"""Pure functions from what a person does (sliders, a drawn curve, clicked points, sketches) to core Tasks.
+
+No Gradio here, so each function is tested on its own.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from core.device import generator
+from core.omniglot import MAX_SKETCH_SIDE, sketch_to_tensor
+from core.inner import UNLABELLED
+from core.tasks import PointRules, Task, sinusoid, task_from_points
+
+X_RANGE = (-5.0, 5.0)  # the sinusoid task's x-range; the canvas spans it left to right
+Y_RANGE = (-6.0, 6.0)  # the canvas spans this y-range bottom to top
+CANVAS = (640, 384)  # canvas size in pixels (width, height)
+MAX_POINTS = 40  # clicked points per task
+QUERY_POINTS = 100  # query points along the known or drawn curve
+RULES = PointRules(x_range=X_RANGE, max_points=MAX_POINTS, max_abs_y=100.0)
+TRAINING_AMPLITUDE = (0.1, 5.0)
+TRAINING_PHASE = (0.0, math.pi)
+
+
+@dataclass(frozen=True)
+class CurveTask:
+    """A regression task and what the UI shows about it."""
+
+    task: Task  # support = the K points; query = points along the curve (may be empty)
+    curve: tuple[list[float], list[float]] | None  # the true or drawn curve, for plotting
+    note: str  # one line: in or out of the training distribution, and why
+
+
+def pixel_to_xy(px: float, py: float, size: tuple[int, int] = CANVAS) -> tuple[float, float]:
+    """Canvas pixel (px right, py down) → (x, y) in the plotted ranges."""
+    width, height = size
+    x = X_RANGE[0] + (X_RANGE[1] - X_RANGE[0]) * px / (width - 1)
+    y = Y_RANGE[1] - (Y_RANGE[1] - Y_RANGE[0]) * py / (height - 1)
+    return x, y
+
+
+def xy_to_pixel(x: float, y: float, size: tuple[int, int] = CANVAS) -> tuple[float, float]:
+    """(x, y) → canvas pixel, the inverse of `pixel_to_xy`."""
+    width, height = size
+    px = (x - X_RANGE[0]) / (X_RANGE[1] - X_RANGE[0]) * (width - 1)
+    py = (Y_RANGE[1] - y) / (Y_RANGE[1] - Y_RANGE[0]) * (height - 1)
+    return px, py
+
+
+def axes_image(points: list[list[float]] = (), size: tuple[int, int] = CANVAS) -> Image.Image:
+    """A light grid with axes and tick labels over the task's x and y ranges, with `points` as dots."""
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=12)
+    for x in range(int(X_RANGE[0]), int(X_RANGE[1]) + 1):
+        px, _ = xy_to_pixel(x, 0, size)
+        draw.line([(px, 0), (px, size[1])], fill=(150, 150, 150) if x == 0 else (228, 228, 228), width=1)
+        draw.text((px + 3, xy_to_pixel(0, 0, size)[1] + 2), str(x), fill=(120, 120, 120), font=font)
+    for y in range(int(Y_RANGE[0]), int(Y_RANGE[1]) + 1, 2):
+        _, py = xy_to_pixel(0, y, size)
+        draw.line([(0, py), (size[0], py)], fill=(150, 150, 150) if y == 0 else (228, 228, 228), width=1)
+        if y:
+            draw.text((xy_to_pixel(0, 0, size)[0] + 3, py - 14), str(y), fill=(120, 120, 120), font=font)
+    for x, y in points:
+        px, py = xy_to_pixel(x, y, size)
+        draw.ellipse([px - 5, py - 5, px + 5, py + 5], fill=(220, 38, 38), outline="white")
+    return image
+
+
+def toggle_point(points: list[list[float]], x: float, y: float, radius: float = 0.25) -> list[list[float]]:
+    """Remove the point within `radius` of (x, y) if there is one, else add (x, y)."""
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValueError(f"a point must have finite coordinates, got ({x}, {y})")
+    near = [i for i, (px, py) in enumerate(points) if math.hypot(px - x, py - y) <= radius]
+    if near:
+        return [p for i, p in enumerate(points) if i != near[0]]
+    if len(points) >= MAX_POINTS:
+        raise ValueError(f"at most {MAX_POINTS} points; click a point to remove it first")
+    return [*points, [round(x, 3), round(y, 3)]]
+
+
+def sinusoid_fit(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares y ≈ A sin(x − φ): (A, φ in [0, 2π), R²). Linear in (A cos φ, −A sin φ)."""
+    basis = np.stack([np.sin(xs), np.cos(xs)], axis=1)
+    (a, b), *_ = np.linalg.lstsq(basis, ys, rcond=None)
+    residual = ys - basis @ np.array([a, b])
+    total = float(np.sum((ys - ys.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(residual**2)) / total if total > 0 else 0.0
+    return float(math.hypot(a, b)), float(math.atan2(-b, a) % (2 * math.pi)), r2
+
+
+def distribution_note(xs, ys) -> str:
+    """Whether a curve looks like a training task (A sin(x − φ), A ∈ [0.1, 5], φ ∈ [0, π])."""
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if len(xs) < 3:
+        return "Too few points to tell whether this is a training-like sinusoid."
+    amplitude, phase, r2 = sinusoid_fit(xs, ys)
+    if r2 < 0.9:
+        return (f"Out of distribution: this curve is not a sinusoid (best fit A sin(x − φ) explains "
+                f"{max(r2, 0) * 100:.0f}% of it). MAML was meta-trained on sinusoids only.")
+    reasons = []
+    if not TRAINING_AMPLITUDE[0] <= amplitude <= TRAINING_AMPLITUDE[1]:
+        reasons.append(f"amplitude {amplitude:.2f} is outside [0.1, 5]")
+    if not TRAINING_PHASE[0] <= phase <= TRAINING_PHASE[1]:
+        reasons.append(f"phase {phase:.2f} is outside [0, π]")
+    if reasons:
+        return "Out of distribution: a sinusoid, but its " + " and ".join(reasons) + "."
+    return f"In distribution: a sinusoid with A ≈ {amplitude:.2f}, φ ≈ {phase:.2f}."
+
+
+def sine_task(amplitude: float, phase: float, shots: int, seed: int) -> CurveTask:
+    """K support points of y = A sin(x − φ) at random x, and the curve itself as the query set."""
+    for name, value in (("amplitude", amplitude), ("phase", phase)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value)):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if not (isinstance(shots, int) and 1 <= shots <= MAX_POINTS):
+        raise ValueError(f"K must be an integer from 1 to {MAX_POINTS}, got {shots!r}")
+    x_support = X_RANGE[0] + (X_RANGE[1] - X_RANGE[0]) * torch.rand(shots, generator=generator(seed))
+    x_query = torch.linspace(*X_RANGE, QUERY_POINTS)
+    task = task_from_points(x_support.tolist(), sinusoid(x_support, amplitude, phase).tolist(),
+                            x_query.tolist(), sinusoid(x_query, amplitude, phase).tolist(), RULES,
+                            info={"amplitude": amplitude, "phase": phase})
+    note = distribution_note(x_query.numpy(), sinusoid(x_query, amplitude, phase).numpy())
+    return CurveTask(task, (x_query.tolist(), sinusoid(x_query, amplitude, phase).tolist()), note)
+
+
+def points_task(points) -> CurveTask:
+    """A task from clicked (or API-given) points [[x, y], ...]; no query set, no true curve."""
+    if points is None or (hasattr(points, "__len__") and len(points) == 0):
+        raise ValueError("no points yet: click on the plot to add support points")
+    rows = points.values.tolist() if hasattr(points, "values") else list(points)
+    for i, row in enumerate(rows):
+        if not hasattr(row, "__len__") or isinstance(row, str) or len(row) != 2:
+            raise ValueError(f"point {i} must be a pair [x, y], got {row!r}")
+    xs, ys = [row[0] for row in rows], [row[1] for row in rows]
+    task = task_from_points(xs, ys, rules=RULES)
+    return CurveTask(task, None, distribution_note(task.x_support.flatten().numpy(), task.y_support.flatten().numpy()))
+
+
+def _stroke_mask(drawing) -> np.ndarray:
+    """The user's ink from an ImageEditor/Sketchpad value: strokes on the layers, True = ink."""
+    if drawing is None:
+        raise ValueError("nothing drawn yet: draw a curve across the canvas")
+    layers = drawing.get("layers") if isinstance(drawing, dict) else None
+    if not layers:
+        raise ValueError("nothing drawn yet: draw a curve across the canvas")
+    masks = []
+    for layer in layers:
+        layer = np.asarray(layer)
+        if layer.ndim != 3 or layer.shape[0] > MAX_SKETCH_SIDE or layer.shape[1] > MAX_SKETCH_SIDE:
+            raise ValueError(f"the drawing must be an RGBA image of at most {MAX_SKETCH_SIDE} pixels a side")
+        masks.append(layer[..., 3] > 32 if layer.shape[2] == 4 else layer.min(axis=2) < 128)
+    return np.logical_or.reduce(masks)
+
+
+def drawn_curve(drawing, size: tuple[int, int] = CANVAS) -> tuple[np.ndarray, np.ndarray]:
+    """The drawn curve as a function: for each pixel column with ink, y = the mean ink row."""
+    mask = _stroke_mask(drawing)
+    height, width = mask.shape
+    columns = np.flatnonzero(mask.any(axis=0))
+    if len(columns) < 0.1 * width:
+        raise ValueError("the curve is too short: draw across at least a tenth of the x-range")
+    rows = np.array([np.flatnonzero(mask[:, c]).mean() for c in columns])
+    xs, ys = zip(*(pixel_to_xy(c * size[0] / width, r * size[1] / height, size) for c, r in zip(columns, rows)))
+    return np.array(xs), np.array(ys)
+
+
+def curve_task(drawing, shots: int, seed: int) -> CurveTask:
+    """K support points sampled from a drawn curve; the whole curve (≤ 100 points) is the query set."""
+    if not (isinstance(shots, int) and 1 <= shots <= MAX_POINTS):
+        raise ValueError(f"K must be an integer from 1 to {MAX_POINTS}, got {shots!r}")
+    xs, ys = drawn_curve(drawing)
+    chosen = torch.randperm(len(xs), generator=generator(seed))[:shots].sort().values.numpy()
+    query = np.linspace(0, len(xs) - 1, min(QUERY_POINTS, len(xs))).round().astype(int)
+    task = task_from_points(xs[chosen].tolist(), ys[chosen].tolist(), xs[query].tolist(), ys[query].tolist(), RULES)
+    return CurveTask(task, (xs.tolist(), ys.tolist()), distribution_note(xs, ys))
+
+
+def editor_image(value) -> np.ndarray:
+    """The composite image of a Sketchpad value (what the person sees), as an array."""
+    if value is None:
+        raise ValueError("this sketch is empty: draw a character first")
+    if isinstance(value, dict):
+        image = value.get("composite")
+        if image is None:
+            raise ValueError("this sketch is empty: draw a character first")
+        return np.asarray(image)
+    return np.asarray(value)
+
+
+def character_tensor(value) -> torch.Tensor:
+    """A drawn character (Sketchpad value or image) as the model's (1, 28, 28) input."""
+    return sketch_to_tensor(editor_image(value))
+
+
+def tensor_picture(image: torch.Tensor, scale: int = 4) -> Image.Image:
+    """The 28×28 input the model sees, enlarged, black ink on white."""
+    pixels = (255 * (1 - image.squeeze().clamp(0, 1))).to(torch.uint8).numpy()
+    return Image.fromarray(pixels, mode="L").resize((28 * scale, 28 * scale), Image.NEAREST)
+
+
+def character_task(support: list[tuple[torch.Tensor, int]], query: torch.Tensor | None, ways: int,
+                   shots: int) -> Task:
+    """An N-way K-shot Task from (image, class) pairs; exactly K per class, classes 0..N−1."""
+    counts = [sum(1 for _, label in support if label == c) for c in range(ways)]
+    missing = [f"class {c + 1} has {n} of {shots}" for c, n in enumerate(counts) if n < shots]
+    if missing:
+        raise ValueError(f"need {shots} example(s) for each of the {ways} classes: " + "; ".join(missing))
+    chosen = [(image, c) for c in range(ways) for image in [img for img, label in support if label == c][:shots]]
+    x_support = torch.stack([image for image, _ in chosen])
+    y_support = torch.tensor([label for _, label in chosen])
+    x_query = query[None] if query is not None else torch.zeros(0, 1, 28, 28)
+    return Task(x_support, y_support, x_query, torch.full((len(x_query),), UNLABELLED))

@@ -1,0 +1,93 @@
+"""Training variants: the pretrained baseline, the black box, augmentation, torchrun data parallel."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from core import evaluate, train
+from core.blackbox import BlackBoxRegressor, blackbox_predict
+from core.checkpoints import load_checkpoint
+from core.device import generator
+from core.models import params
+from core.omniglot import AugmentConfig, augment_images
+from core.tasks import SinusoidDistribution
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_black_box_ignores_support_order_and_other_queries():
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = BlackBoxRegressor(width=16, heads=2, layers=1)
+    theta = params(model)
+    task = SinusoidDistribution(support=6, query=5).sample(1, generator(0))[0]
+    full = blackbox_predict(model, theta, task.x_support, task.y_support, task.x_query)
+    order = torch.randperm(6, generator=generator(1))
+    shuffled = blackbox_predict(model, theta, task.x_support[order], task.y_support[order], task.x_query)
+    alone = blackbox_predict(model, theta, task.x_support, task.y_support, task.x_query[:2])
+    torch.testing.assert_close(shuffled, full, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(alone, full[:2], rtol=1e-5, atol=1e-6)
+    moved = blackbox_predict(model, theta, task.x_support, task.y_support + 1.0, task.x_query)
+    assert not torch.allclose(moved, full)  # it does read the support values
+
+
+@pytest.mark.parametrize("algorithm", ["pretrained", "blackbox"])
+def test_baselines_train_and_evaluate(algorithm, tmp_path, capsys):
+    out = tmp_path / f"{algorithm}.pt"
+    assert train.main(["--task", "sinusoid", "--algo", algorithm, "--iterations", "30", "--validate-every", "15",
+                       "--validation-tasks", "20", "--strategy", "loop", "--out", str(out), "--quiet"]) == 0
+    card = json.loads(out.with_name(out.name + ".json").read_text())
+    curve = card["training_curve"]
+    assert card["algorithm"] == algorithm and len(curve) == 2
+    model, theta, _ = load_checkpoint(out)
+    assert isinstance(model, BlackBoxRegressor) == (algorithm == "blackbox")
+    capsys.readouterr()
+    assert evaluate.main(["--checkpoint", str(out), "--sinusoid-sample", "20", "--steps", "2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["per_step"]
+    assert len(rows) == (1 if algorithm == "blackbox" else 3)
+
+
+def test_pretrained_baseline_gradient_is_the_plain_regression_gradient(tmp_path):
+    # one iteration of Adam from the same seed: 'pretrained' must equal MAML with 0 inner steps
+    common = ["--task", "sinusoid", "--iterations", "1", "--validate-every", "1", "--validation-tasks", "5",
+              "--strategy", "loop", "--quiet"]
+    assert train.main([*common, "--algo", "pretrained", "--out", str(tmp_path / "p.pt")]) == 0
+    assert train.main([*common, "--algo", "fomaml", "--train-steps", "0", "--out", str(tmp_path / "f.pt")]) == 0
+    a = torch.load(tmp_path / "p.pt", weights_only=True)
+    b = torch.load(tmp_path / "f.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_augmentation_is_identity_at_zero_and_keeps_ink_otherwise():
+    images = torch.zeros(6, 1, 28, 28)
+    images[..., 8:20, 12:16] = 1.0
+    identity = AugmentConfig(degrees=0.0, shift=0.0, scale=(1.0, 1.0), shear=0.0)
+    torch.testing.assert_close(augment_images(images, identity, generator(0)), images)
+    jittered = augment_images(images, AugmentConfig(), generator(0))
+    assert not torch.allclose(jittered, images)
+    assert jittered.sum() > 0.5 * images.sum()  # the stroke moves, it is not cropped away
+    torch.testing.assert_close(augment_images(images, AugmentConfig(), generator(0)), jittered)  # seeded
+
+
+def test_torchrun_two_processes_match_one_process(tmp_path):
+    common = ["--task", "sinusoid", "--iterations", "6", "--validate-every", "3", "--validation-tasks", "10",
+              "--meta-batch", "8", "--strategy", "loop", "--device", "cpu", "--quiet"]
+    single = tmp_path / "single.pt"
+    assert train.main([*common, "--out", str(single)]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             "-m", "core.train", *common, "--out", str(tmp_path / "dp.pt")],
+                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    one = torch.load(single, weights_only=True)
+    two = torch.load(tmp_path / "dp.pt", weights_only=True)
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], rtol=1e-5, atol=1e-5)
+    card = json.loads((tmp_path / "dp.pt.json").read_text())
+    assert card["device"].endswith("x2 processes")
