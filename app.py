@@ -1,14 +1,9 @@
-"""MAML Playground entry point.
+"""MAML Playground: `python app.py` builds the Gradio app and serves it.
 
-The Gradio UI arrives with the app issue; until then `python app.py` runs the training demo:
-a short sinusoid MAML meta-training run, then the query error of fresh tasks per inner step.
+GRADIO_SERVER_NAME and GRADIO_SERVER_PORT choose the address (Gradio reads them), so the same
+file serves a laptop and Hugging Face Spaces.
 """
-import sys
-
-from core import evaluate, train
+from demo import CSS, THEME, build_app
 
 if __name__ == "__main__":
-    out = "runs/demo_sinusoid_maml.pt"
-    code = train.main(["--task", "sinusoid", "--algo", "maml", "--iterations", "2000", "--validate-every", "500",
-                       "--out", out])
-    sys.exit(code or evaluate.main(["--checkpoint", out, "--sinusoid-sample", "200", "--support", "10", "--steps", "10"]))
+    build_app().queue(default_concurrency_limit=4).launch(theme=THEME, css=CSS)

@@ -212,8 +212,17 @@ def _mean_over_processes(grads: dict, loss: float, share: int, total: int, world
     return out, float(flat[-1])
 
 
+def _any_process(flag: bool, dev: torch.device) -> bool:
+    """True on every process when `flag` is True on any of them."""
+    import torch.distributed as dist
+
+    value = torch.tensor([float(flag)], device=dev)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, device: str = "auto",
-          resume: bool = False, progress: bool = True) -> dict:
+          resume: bool = False, progress: bool = True, max_minutes: float | None = None) -> dict:
     """Meta-train θ as `cfg` says; writes the checkpoint, its card and the resume state; returns the card.
 
     Under torchrun each of P processes takes 1/P of every meta-batch (all sample the same batch
@@ -287,7 +296,10 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
         running_loss = loss if math.isnan(running_loss) else 0.98 * running_loss + 0.02 * loss
         text = f"loss {running_loss:.4f}" + (f" val {curve[-1]['value']:.4f}" if curve else "")
         bar.update(iteration, text)
-        if rank == 0 and (iteration % cfg.validate_every == 0 or iteration == cfg.iterations):
+        out_of_time = max_minutes is not None and time.perf_counter() - began > 60 * max_minutes
+        if world > 1:  # every process must stop at the same iteration
+            out_of_time = _any_process(out_of_time, dev)
+        if rank == 0 and (iteration % cfg.validate_every == 0 or iteration == cfg.iterations or out_of_time):
             losses, accuracies = evaluate_steps(model, theta, validation, test_cfg)
             metric = "accuracy" if cfg.task == "omniglot" else "query_mse"
             values = accuracies[-1] if cfg.task == "omniglot" else losses[-1]
@@ -315,6 +327,8 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
                         "optimizer": optimizer.state_dict(), "sampler": sampler.get_state(),
                         "curve": json.dumps(curve), "wall_time_s": elapsed,
                         "config": _resumable(cfg)}, state_path(out))
+        if out_of_time:
+            break
     bar.close()
     if world > 1:
         import torch.distributed as dist
@@ -353,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--augment", action="store_true", default=None, help="Omniglot: affine jitter of training images")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--resume", action="store_true", help="continue from PATH.state.pt")
+    parser.add_argument("--max-minutes", type=float, help="stop (validated and saved) after this much wall time")
     parser.add_argument("--json", action="store_true", help="print the model card as JSON at the end")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -364,7 +379,10 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {name: getattr(args, name, None) for name in names if name not in ("task", "algorithm", "model")}
     try:
         cfg = default_config(args.task, algorithm=args.algo, **overrides)
-        card = train(cfg, args.out, args.data, args.device, args.resume, progress=not args.quiet)
+        if args.max_minutes is not None and not args.max_minutes > 0:
+            raise ValueError(f"--max-minutes must be > 0, got {args.max_minutes}")
+        card = train(cfg, args.out, args.data, args.device, args.resume, progress=not args.quiet,
+                     max_minutes=args.max_minutes)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
