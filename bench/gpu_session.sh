@@ -10,9 +10,11 @@ mkdir -p "$OUT/work"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/work/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$OUT/work/gpu.txt"
 python3 -m pytest tests/test_cuda.py -q -p no:cacheprovider 2>&1 | tail -3 | tee "$OUT/work/cuda_tests.log"
-python3 -m bench.meta_gradient --device cuda --workloads W1 W2 --steps 1 5 --algorithms maml fomaml \
-  --repeats 10 --json > "$OUT/work/bench_cuda.json" 2> "$OUT/work/bench_cuda.log"
-tail -8 "$OUT/work/bench_cuda.log"
+python3 -m bench.meta_gradient --device cuda --workloads W2 --steps 1 5 --algorithms maml fomaml \
+  --repeats 5 --json > "$OUT/work/bench_cuda_w2.json" 2> "$OUT/work/bench_cuda.log"
+python3 -m bench.meta_gradient --device cuda --workloads W1 --steps 1 --algorithms maml fomaml \
+  --repeats 5 --json > "$OUT/work/bench_cuda_w1.json" 2>> "$OUT/work/bench_cuda.log"
+cat "$OUT/work/bench_cuda.log"
 for algo in maml fomaml anil; do
   python3 -m core.train --task omniglot --algo "$algo" --iterations 60000 --max-minutes "$MINUTES" --augment \
     --validate-every 250 --data $DATA --device cuda --out "$OUT/work/omniglot_$algo.pt" \
