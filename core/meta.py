@@ -154,6 +154,22 @@ def candidate_strategies(tasks: int, device: torch.device) -> list[str]:
     return ["loop", *(f"vmap:{c}" for c in chunks), "vmap"]
 
 
+CPU_MEMORY_SLACK = (0.2, 16 * 2**20)  # CPU: a batched strategy may add max(20%, 16 MiB) over the loop
+
+
+def default_memory_budget(device: torch.device, loop_peak: int) -> int:
+    """How much tensor memory a strategy may take when the caller does not say.
+
+    GPU: a quarter of the free memory (it is the accelerator's own). CPU: the loop's peak plus
+    max(20%, 16 MiB): the RAM is shared with the server's other sessions, so a batched strategy
+    must win on time without multiplying memory (W2's vmap would take ~30× the loop's).
+    """
+    if device.type == "cuda":
+        return available_memory(device) // 4
+    relative, absolute = CPU_MEMORY_SLACK
+    return loop_peak + max(int(relative * loop_peak), absolute)
+
+
 def choose_strategy(model: nn.Module, theta: Params, batch: Task, algorithm: str = "maml",
                     inner_lr: float = 0.01, steps: int = 1, candidates: list[str] | None = None,
                     memory_budget: int | None = None, repeats: int = 2, tolerance: float = 0.1,
@@ -161,14 +177,14 @@ def choose_strategy(model: nn.Module, theta: Params, batch: Task, algorithm: str
     """Measure each candidate strategy on this workload and device and pick one.
 
     The loop runs first; its peak memory m predicts vmap over c tasks at about c·m, and a
-    candidate predicted above `memory_budget` (default: a quarter of the free memory) is not
-    tried. A candidate whose first (warm-up) run is `give_up` times slower than the loop is
+    candidate predicted (or measured) above `memory_budget` (default: `default_memory_budget`)
+    is not chosen. A candidate whose first (warm-up) run is `give_up` times slower than the loop is
     not timed further. Among the rest, the one with the least memory whose time is within
     `tolerance` of the fastest wins, so a slightly faster but many times larger vmap loses.
     """
     device = next(iter(theta.values())).device
     candidates = candidates or candidate_strategies(len(batch), device)
-    budget = memory_budget if memory_budget is not None else available_memory(device) // 4
+    budget = memory_budget
     seconds: dict[str, float] = {}
     peaks: dict[str, int] = {}
     skipped: dict[str, str] = {}
@@ -185,6 +201,7 @@ def choose_strategy(model: nn.Module, theta: Params, batch: Task, algorithm: str
     for strategy in candidates:
         chunk = parse_strategy(strategy)
         if chunk is not None and "loop" in peaks:
+            budget = budget if budget is not None else default_memory_budget(device, peaks["loop"])
             predicted = peaks["loop"] * (chunk or len(batch))
             if predicted > budget:
                 skipped[strategy] = f"predicted {predicted / 2**20:.0f} MiB > budget {budget / 2**20:.0f} MiB"
@@ -205,6 +222,10 @@ def choose_strategy(model: nn.Module, theta: Params, batch: Task, algorithm: str
     for strategy in near:
         if strategy not in peaks:
             peaks[strategy] = peak(strategy)
+    over = [s for s in near if budget is not None and s != "loop" and peaks[s] > budget]
+    for strategy in over:
+        skipped[strategy] = f"measured {peaks[strategy] / 2**20:.0f} MiB > budget {budget / 2**20:.0f} MiB"
+    near = [s for s in near if s not in over] or (["loop"] if "loop" in seconds else near)
     chosen = min(near, key=lambda s: peaks[s])
     reason = (f"{chosen}: {1 / seconds[chosen]:.2f} it/s, {peaks[chosen] / 2**20:.0f} MiB "
               f"(least memory within {tolerance:.0%} of the fastest)")

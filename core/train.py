@@ -114,12 +114,18 @@ class TaskSource:
             "rotations_as_classes": self.episode.rotations,
         }
 
-    def sample(self, tasks: int, gen: torch.Generator, validation: bool = False, augment: bool = False) -> Task:
-        """A batch of tasks (from the held-out alphabets when `validation`), jittered if `augment`."""
+    def sample(self, tasks: int, gen: torch.Generator, device: torch.device | str = "cpu",
+               validation: bool = False, augment: bool = False) -> Task:
+        """A batch of tasks on `device` (held-out alphabets when `validation`), jittered if `augment`.
+
+        Images are jittered after the move, on the device: on a GPU machine the CPU then only
+        indexes images, and processes sharing the CPU do not fight over its threads.
+        """
         if self.cfg.task == "sinusoid":
-            return self.distribution.sample(tasks, gen)
+            return self.distribution.sample(tasks, gen).to(device)
         from core.omniglot import AugmentConfig, augment_episodes, sample_episodes
-        batch = sample_episodes(self.val_chars if validation else self.train_chars, self.episode, tasks, gen)
+        chars = self.val_chars if validation else self.train_chars
+        batch = sample_episodes(chars, self.episode, tasks, gen).to(device)
         return augment_episodes(batch, AugmentConfig(), gen) if augment else batch
 
 
@@ -245,7 +251,7 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
     theta = {key: value.requires_grad_() for key, value in params(model, device=dev).items()}
     optimizer = torch.optim.Adam(theta.values(), lr=cfg.meta_lr)
     sampler = generator(cfg.seed)
-    validation = source.sample(cfg.validation_tasks, generator(cfg.seed + 1_000_003), validation=True).to(dev)
+    validation = source.sample(cfg.validation_tasks, generator(cfg.seed + 1_000_003), dev, validation=True)
     test_cfg = inner_config(cfg.algorithm, cfg.inner_lr, cfg.test_steps)
     start, curve, wall_time = 0, [], 0.0
     if resume:
@@ -267,7 +273,7 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
     strategy, strategy_reason = cfg.strategy, "given"
     if strategy == "auto" and cfg.algorithm != "blackbox":
         choice = choose_strategy(model, {k: v.detach() for k, v in theta.items()},
-                                 _rows(source.sample(cfg.meta_batch, generator(cfg.seed + 7)), local).to(dev),
+                                 _rows(source.sample(cfg.meta_batch, generator(cfg.seed + 7), dev), local),
                                  cfg.algorithm, cfg.inner_lr, train_steps)
         strategy, strategy_reason = choice.strategy, choice.reason
     progress = progress and rank == 0
@@ -279,14 +285,14 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
     card: dict = {}
     running_loss = math.nan
     for iteration in range(start + 1, cfg.iterations + 1):
-        batch = source.sample(cfg.meta_batch, sampler, augment=cfg.augment)
+        batch = source.sample(cfg.meta_batch, sampler, dev, augment=cfg.augment)
         detached = {k: v.detach() for k, v in theta.items()}
         if cfg.algorithm == "blackbox":
             shots = int(torch.randint(1, cfg.support + 1, (), generator=sampler))  # any K in 1..K_max
             batch = Task(batch.x_support[:, :shots], batch.y_support[:, :shots], batch.x_query, batch.y_query)
-            grads, loss = blackbox_gradient(model, detached, _rows(batch, local).to(dev))
+            grads, loss = blackbox_gradient(model, detached, _rows(batch, local))
         else:
-            result = meta_gradient(model, detached, _rows(batch, local).to(dev), cfg.algorithm, cfg.inner_lr,
+            result = meta_gradient(model, detached, _rows(batch, local), cfg.algorithm, cfg.inner_lr,
                                    train_steps, strategy)
             grads, loss = result.grads, result.query_loss
         grads, loss = _mean_over_processes(grads, loss, share, cfg.meta_batch, world)
