@@ -15,9 +15,13 @@ sinusoid: $(SINUSOID)
 characters: $(CHARACTERS)
 
 # Finn et al. 2017: MLP 1-40-40-1, K=10, α=0.01, 1 inner step, Adam 1e-3, meta-batch 25, 70,000 iterations.
+# Reptile needs several inner steps to differ from joint training (Nichol et al. 2018): 5 here.
+# The black box reads 1..10 support pairs per task and trains 40,000 iterations.
+assets/sinusoid_reptile.pt: EXTRA = --train-steps 5
+assets/sinusoid_blackbox.pt: EXTRA = --iterations 40000
 assets/sinusoid_%.pt:
 	$(PY) -m core.train --task sinusoid --algo $* --iterations $(SINUSOID_ITERATIONS) --validate-every 5000 \
-		--device $(DEVICE) --out $@ --quiet
+		--device $(DEVICE) --out $@ --quiet $(EXTRA)
 	$(PY) -m core.evaluate --checkpoint $@ --report --json > /dev/null
 
 # Conv4, 5-way 1-shot, α=0.4, meta-batch 32, 1 inner step in training, 3 at test, affine augmentation;

@@ -6,4 +6,4 @@ file serves a laptop and Hugging Face Spaces.
 from demo import CSS, THEME, build_app
 
 if __name__ == "__main__":
-    build_app().queue(default_concurrency_limit=4).launch(theme=THEME, css=CSS)
+    build_app().queue(default_concurrency_limit=4).launch(theme=THEME, css=CSS, show_error=True)

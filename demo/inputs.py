@@ -21,7 +21,7 @@ Y_RANGE = (-6.0, 6.0)  # the canvas spans this y-range bottom to top
 CANVAS = (640, 384)  # canvas size in pixels (width, height)
 MAX_POINTS = 40  # clicked points per task
 QUERY_POINTS = 100  # query points along the known or drawn curve
-RULES = PointRules(x_range=X_RANGE, max_points=MAX_POINTS, max_abs_y=100.0)
+RULES = PointRules(x_range=X_RANGE, max_points=QUERY_POINTS, max_abs_y=100.0)
 TRAINING_AMPLITUDE = (0.1, 5.0)
 TRAINING_PHASE = (0.0, math.pi)
 
@@ -133,6 +133,8 @@ def points_task(points) -> CurveTask:
     if points is None or (hasattr(points, "__len__") and len(points) == 0):
         raise ValueError("no points yet: click on the plot to add support points")
     rows = points.values.tolist() if hasattr(points, "values") else list(points)
+    if len(rows) > MAX_POINTS:
+        raise ValueError(f"at most {MAX_POINTS} points, got {len(rows)}")
     for i, row in enumerate(rows):
         if not hasattr(row, "__len__") or isinstance(row, str) or len(row) != 2:
             raise ValueError(f"point {i} must be a pair [x, y], got {row!r}")

@@ -1,0 +1,192 @@
+"""The UI's pure functions and handlers, run without a server."""
+from __future__ import annotations
+
+import math
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from demo import build_app, characters, inputs, plots, sinusoid
+from demo.playback import Playback, step_once, toggle_pause
+from demo.store import CheckpointStore
+from tests.demo_fixtures import make_assets
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> CheckpointStore:
+    return CheckpointStore(make_assets(tmp_path_factory.mktemp("assets")), torch.device("cpu"))
+
+
+def curve_drawing(fn, size=inputs.CANVAS, width=4) -> dict:
+    """An ImageEditor value whose layer holds y = fn(x) drawn as the person would."""
+    layer = Image.new("RGBA", size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    xs = np.linspace(-4.8, 4.8, 200)
+    draw.line([inputs.xy_to_pixel(x, fn(x), size) for x in xs], fill=(17, 24, 39, 255), width=width)
+    return {"background": np.asarray(inputs.axes_image()), "layers": [np.asarray(layer)], "composite": None}
+
+
+def character_sketch(kind: int, size=280) -> np.ndarray:
+    """A drawn character (RGBA, dark ink on a transparent layer over white), one of a few shapes."""
+    image = Image.new("RGBA", (size, size), (255, 255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    shapes = [lambda: draw.line([(60, 60), (220, 220)], fill="black", width=10),
+              lambda: draw.ellipse([70, 70, 210, 210], outline="black", width=10),
+              lambda: draw.line([(140, 40), (140, 240), (60, 240)], fill="black", width=10)]
+    shapes[kind % 3]()
+    return np.asarray(image)
+
+
+def test_pixel_and_xy_round_trip():
+    for x, y in [(-5, 6), (5, -6), (0, 0), (1.3, -2.2)]:
+        assert inputs.pixel_to_xy(*inputs.xy_to_pixel(x, y)) == pytest.approx((x, y))
+
+
+def test_drawn_sine_is_recovered_and_called_in_distribution():
+    xs, ys = inputs.drawn_curve(curve_drawing(lambda x: 3 * math.sin(x - 1)))
+    assert np.max(np.abs(ys - 3 * np.sin(xs - 1))) < 0.15
+    assert inputs.distribution_note(xs, ys).startswith("In distribution")
+
+
+def test_drawn_non_sinusoid_is_called_out_of_distribution():
+    xs, ys = inputs.drawn_curve(curve_drawing(lambda x: abs(x) - 2))
+    assert inputs.distribution_note(xs, ys).startswith("Out of distribution: this curve is not a sinusoid")
+    amplitude_note = inputs.sine_task(8.0, 1.0, 5, 0).note
+    assert "amplitude 8.00 is outside" in amplitude_note
+
+
+def test_toggle_point_adds_and_removes():
+    points = inputs.toggle_point([], 1.0, 2.0)
+    points = inputs.toggle_point(points, -3.0, 0.5)
+    assert points == [[1.0, 2.0], [-3.0, 0.5]]
+    assert inputs.toggle_point(points, 1.1, 2.05) == [[-3.0, 0.5]]
+
+
+def test_sinusoid_adapt_streams_every_step_and_ends_with_the_path(store):
+    updates = list(sinusoid.adapt_sinusoid(store, "Sine wave", 2.0, 1.0, 5, None, [], "maml", 0.01, 4, 0.0, 0,
+                                           Playback()))
+    assert len(updates) == 6  # k = 0..4, then the final update with the landscape
+    state = updates[-1][4]
+    assert [r["step"] for r in state["trace"]["records"]] == [0, 1, 2, 3, 4]
+    assert updates[0][2] is not None and updates[-1][2] is not None  # path figure at the end
+    curves = updates[-1][0]
+    assert any(trace.name == "f(x; φ_4)" for trace in curves.data)
+    assert "In distribution" in updates[-1][3]
+    replay = sinusoid.scrub(state, 2)
+    assert replay[0].layout.title.text.startswith("step 2")
+
+
+def test_sinusoid_adapt_from_a_drawing_and_from_points(store):
+    drawn = list(sinusoid.adapt_sinusoid(store, "Draw a curve", 1, 1, 8, curve_drawing(lambda x: abs(x) - 2), [],
+                                         "anil", 0.01, 2, 0.0, 0, Playback()))
+    assert "not a sinusoid" in drawn[-1][3]
+    clicked = list(sinusoid.adapt_sinusoid(store, "Click points", 1, 1, 8, None, [[0, 1], [1, 2], [2, 0]],
+                                           "maml", 0.01, 1, 0.0, 0, Playback()))
+    assert clicked[-1][4]["trace"]["records"][-1]["query_loss"] is None  # no query set from clicks
+
+
+def test_black_box_gives_one_prediction(store):
+    updates = list(sinusoid.adapt_sinusoid(store, "Sine wave", 2.0, 1.0, 5, None, [], "blackbox", 0.01, 10, 0.0,
+                                           0, Playback()))
+    assert len(updates) == 1 and "one forward pass" in updates[0][3]
+
+
+def test_stop_keeps_the_steps_so_far(store):
+    playback = Playback()
+    run = sinusoid.adapt_sinusoid(store, "Sine wave", 2.0, 1.0, 5, None, [], "maml", 0.01, 50, 0.0, 0, playback)
+    next(run), next(run)
+    playback.stopped = True
+    rest = list(run)
+    assert "Stopped" in rest[-1][3] and len(rest[-1][4]["trace"]["records"]) <= 4
+
+
+def test_pause_and_step_release_one_step_at_a_time():
+    playback = Playback()
+    assert toggle_pause(playback) == "Resume" and playback.paused
+    step_once(playback)
+    assert playback.wait_for_next_step(0.0)  # the one allowed step passes
+    assert playback.step_budget == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(shots=0), "K \\(support points\\) must be between"),
+    (dict(steps=500), "inner steps must be between"),
+    (dict(inner_lr=float("nan")), "α \\(inner learning rate\\) must be between"),
+    (dict(source="Click points", points=[]), "no points yet"),
+    (dict(source="Click points", points=[[0, float("nan")]]), "finite number"),
+    (dict(source="Click points", points=[[1e9, 0]]), "outside the allowed x range"),
+    (dict(source="Click points", points=[[0, 0]] * 41), "at most 40 points"),
+    (dict(source="Draw a curve", drawing=None), "nothing drawn yet"),
+    (dict(amplitude="loud"), "amplitude must be a number"),
+    (dict(algorithm="magic"), "no checkpoint for algorithm 'magic'"),
+])
+def test_sinusoid_bad_input_gets_a_clear_error(store, args, message):
+    call = dict(source="Sine wave", amplitude=2.0, phase=1.0, shots=5, drawing=None, points=[], algorithm="maml",
+                inner_lr=0.01, steps=3, delay=0.0, seed=0)
+    call.update(args)
+    with pytest.raises(gr.Error, match=message):
+        list(sinusoid.adapt_sinusoid(store, **call))
+
+
+def test_characters_add_and_adapt(store):
+    support: list = []
+    for label in range(3):
+        support, drawings, seen, cleared = characters.add_example(character_sketch(label), f"Class {label + 1}", 3, support)
+    assert len(drawings) == 3 and len(seen) == 3 and cleared is None
+    updates = list(characters.adapt_characters(store, 3, 1, character_sketch(1), "maml", 0.4, 3, 0.0, support,
+                                               Playback()))
+    assert len(updates) == 4
+    figure = updates[-1][0]
+    assert [bar.name for bar in figure.data] == ["θ (before)", "φ_3"]
+    assert sum(figure.data[1].y) == pytest.approx(1.0, rel=1e-5)
+    assert "Class" in updates[-1][3]
+
+
+@pytest.mark.parametrize("sketch, message", [
+    (None, "sketch is empty"),
+    (np.full((280, 280, 4), 255, dtype=np.uint8), "blank"),
+    (np.zeros((10000, 10000), dtype=np.uint8), "too large|at most"),
+])
+def test_characters_bad_sketches_get_clear_errors(sketch, message):
+    with pytest.raises(gr.Error, match=message):
+        characters.add_example(sketch, "Class 1", 3, [])
+
+
+def test_characters_need_every_class_filled(store):
+    support, *_ = characters.add_example(character_sketch(0), "Class 1", 3, [])
+    with pytest.raises(gr.Error, match="need 1 example\\(s\\) for each of the 3 classes"):
+        list(characters.adapt_characters(store, 3, 1, character_sketch(1), "maml", 0.4, 3, 0.0, support))
+
+
+def test_gallery_says_so_in_one_line_when_offline(tmp_path, monkeypatch):
+    def offline(root, background=True):
+        raise RuntimeError(f"Omniglot could not be downloaded to {root}: URLError: no network")
+
+    monkeypatch.setattr(characters, "download_omniglot", offline)
+    gallery, files, note = characters.load_gallery(tmp_path)
+    assert files == [] and "\n" not in note and "could not be downloaded" in note and "drawing still works" in note
+
+
+def test_gallery_offers_characters_when_available(tmp_path, monkeypatch):
+    folder = tmp_path / "images_evaluation"
+    for a in range(2):
+        for c in range(3):
+            (folder / f"Alpha{a}" / f"character{c:02d}").mkdir(parents=True)
+            image = Image.new("L", (105, 105), 255)
+            ImageDraw.Draw(image).line([(20, 20 + 10 * c), (80, 90)], fill=0, width=4)
+            image.save(folder / f"Alpha{a}" / f"character{c:02d}" / "1.png")
+    monkeypatch.setattr(characters, "download_omniglot", lambda root, background=True: folder)
+    gallery, files, note = characters.load_gallery(tmp_path)
+    assert len(files) == 6 and "click one" in note
+    event = gr.SelectData(None, {"index": 2, "value": None})
+    support, drawings, seen = characters.pick_example(files, "Class 2", 3, [], event)
+    assert support[0]["label"] == 1 and support[0]["tensor"].shape == (1, 28, 28)
+
+
+def test_the_app_builds_without_launching(store):
+    app = build_app(store)
+    names = {d.api_name for d in app.fns.values() if d.api_name}
+    assert {"adapt_sinusoid", "adapt_characters", "add_example", "click_point", "replay_sinusoid"} <= names
