@@ -19,6 +19,8 @@ from demo.playback import Playback, stop
 from demo.store import LABELS, CheckpointStore
 
 MAX_WAYS, MAX_SHOTS, MAX_STEPS = 10, 5, 20
+# after Add, wipe the sketchpad in the browser (setting its value from Python leaves it stuck in Gradio 6)
+CLEAR_SKETCH_JS = "() => document.querySelector('#example-sketch button[aria-label=\"Clear canvas\"]')?.click()"
 GALLERY_SIZE = 40  # Omniglot characters offered for picking
 OMNIGLOT_CACHE = Path.home() / ".cache" / "maml-playground" / "omniglot"
 
@@ -42,11 +44,8 @@ def _class_index(name, ways: int) -> int:
     return class_names(ways).index(name)
 
 
-def _galleries(support: list[dict]):
-    drawings = [(example["picture"], f"class {example['label'] + 1}") for example in support]
-    seen = [(inputs.tensor_picture(torch.from_numpy(example["tensor"])), f"class {example['label'] + 1}")
-            for example in support]
-    return drawings, seen
+def _sheet(support: list[dict], ways: int) -> Image.Image:
+    return inputs.support_sheet([(e["picture"], torch.from_numpy(e["tensor"]), e["label"]) for e in support], ways)
 
 
 def _add(support: list[dict] | None, image: np.ndarray, label: int) -> list[dict]:
@@ -68,18 +67,19 @@ def add_example(sketch, class_name, ways, support: list[dict] | None):
     except ValueError as error:
         raise gr.Error(str(error)) from None
     support = _add(support, image, label)
-    return (support, *_galleries(support), None)
+    return support, _sheet(support, ways)
 
 
-def clear_examples():
-    return [], [], [], None
+def clear_examples(ways):
+    ways = checked_number(ways, "N (classes)", 2, MAX_WAYS, integer=True)
+    return [], _sheet([], ways), None
 
 
 def set_ways(ways, support: list[dict] | None):
     """New N: the class menu follows, and examples of classes beyond N are dropped."""
     ways = checked_number(ways, "N (classes)", 2, MAX_WAYS, integer=True)
     kept = [example for example in (support or []) if example["label"] < ways]
-    return gr.update(choices=class_names(ways), value=class_names(ways)[0]), kept, *_galleries(kept)
+    return gr.update(choices=class_names(ways), value=class_names(ways)[0]), kept, _sheet(kept, ways)
 
 
 def load_gallery(root: Path = OMNIGLOT_CACHE):
@@ -106,7 +106,7 @@ def pick_example(files: list[str], class_name, ways, support: list[dict] | None,
         raise gr.Error("load the Omniglot gallery first")
     image = np.asarray(Image.open(files[event.index]).convert("L"))
     support = _add(support, image, label)
-    return (support, *_galleries(support))
+    return support, _sheet(support, ways)
 
 
 @gpu
@@ -170,11 +170,11 @@ def build(store: CheckpointStore) -> None:
             with gr.Accordion("Pick examples from Omniglot", open=False):
                 load = gr.Button("Load Omniglot gallery", size="sm")
                 gallery_note = gr.Markdown()
-                gallery = gr.Gallery(visible=False, columns=8, height=220, label="Omniglot (evaluation alphabets)")
+                gallery = gr.Gallery(visible=False, columns=8, height=220, object_fit="contain", allow_preview=False,
+                                     label="Omniglot (evaluation alphabets)")
         with gr.Column(scale=2):
-            drawings = gr.Gallery(label="Support set: your drawings", columns=6, height=170, elem_id="support-drawings")
-            seen = gr.Gallery(label="...and the 28×28 inputs the model sees", columns=6, height=170,
-                              elem_id="support-inputs")
+            sheet = gr.Image(_sheet([], 3), label="Support set: each drawing and the 28×28 input the model sees",
+                             interactive=False, type="pil", buttons=[], elem_id="support-sheet")
             with gr.Row():
                 query_sketch = gr.Sketchpad(label="Draw a query", canvas_size=(280, 280), brush=brush, type="numpy",
                                             image_mode="RGBA", elem_id="query-sketch", layers=False)
@@ -200,14 +200,14 @@ def build(store: CheckpointStore) -> None:
     files = gr.State([])
     playback = gr.State(Playback())
 
-    ways.change(set_ways, [ways, support], [class_choice, support, drawings, seen], api_name=False)
-    add.click(add_example, [sketch, class_choice, ways, support], [support, drawings, seen, sketch],
-              api_name="add_example", **EVENT_LIMITS)
-    clear.click(clear_examples, None, [support, drawings, seen, query_seen], api_name=False)
+    ways.change(set_ways, [ways, support], [class_choice, support, sheet], api_name=False)
+    add.click(add_example, [sketch, class_choice, ways, support], [support, sheet],
+              api_name="add_example", **EVENT_LIMITS).success(None, js=CLEAR_SKETCH_JS)
+    clear.click(clear_examples, ways, [support, sheet, query_seen], api_name=False)
     load.click(load_gallery, None, [gallery, files, gallery_note], api_name=False, **EVENT_LIMITS)
-    gallery.select(pick_example, [files, class_choice, ways, support], [support, drawings, seen], api_name=False)
+    gallery.select(pick_example, [files, class_choice, ways, support], [support, sheet], api_name=False)
     adapt.click(partial(adapt_characters, store),
                 [ways, shots, query_sketch, algorithm, inner_lr, steps, delay, support, playback],
                 [probabilities, losses, distances, status, query_seen, device], api_name="adapt_characters",
-                **EVENT_LIMITS)
+                show_progress="hidden", **EVENT_LIMITS)  # the stream itself shows progress, step by step
     stop_button.click(stop, playback, None, api_name=False, queue=False)

@@ -205,6 +205,29 @@ def tensor_picture(image: torch.Tensor, scale: int = 4) -> Image.Image:
     return Image.fromarray(pixels, mode="L").resize((28 * scale, 28 * scale), Image.NEAREST)
 
 
+def support_sheet(examples: list[tuple[Image.Image, torch.Tensor, int]], ways: int, cell: int = 64) -> Image.Image:
+    """One picture of the support set: a row per class, each example as drawn and as the model sees it."""
+    per_class = [[(p, t) for p, t, label in examples if label == c] for c in range(ways)]
+    columns = max([len(row) for row in per_class] + [1])
+    label_width, gap, header = 70, 6, 34  # the header keeps the first row clear of the component's label
+    sheet = Image.new("RGB", (label_width + columns * (2 * cell + 3 * gap), header + ways * (cell + gap) + gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=14)
+    for c, row in enumerate(per_class):
+        top = header + gap + c * (cell + gap)
+        draw.text((8, top + cell // 2 - 8), f"Class {c + 1}", fill=(30, 41, 59) if row else (160, 160, 160), font=font)
+        for i, (picture, tensor) in enumerate(row):
+            left = label_width + i * (2 * cell + 3 * gap)
+            thumb = picture.convert("RGBA").copy()
+            thumb.thumbnail((cell, cell))
+            backdrop = Image.new("RGB", (cell, cell), "white")
+            backdrop.paste(thumb, ((cell - thumb.width) // 2, (cell - thumb.height) // 2), thumb)
+            sheet.paste(backdrop, (left, top))
+            sheet.paste(tensor_picture(tensor, scale=1).resize((cell, cell), Image.NEAREST), (left + cell + gap, top))
+            draw.rectangle([left - 1, top - 1, left + 2 * cell + gap, top + cell], outline=(203, 213, 225))
+    return sheet
+
+
 def character_task(support: list[tuple[torch.Tensor, int]], query: torch.Tensor | None, ways: int,
                    shots: int) -> Task:
     """An N-way K-shot Task from (image, class) pairs; exactly K per class, classes 0..N−1."""

@@ -205,7 +205,7 @@ def build(store: CheckpointStore) -> None:
     adapt.click(partial(adapt_sinusoid, store),
                 [source, amplitude, phase, shots, canvas, points, algorithm, inner_lr, steps, delay, seed, playback],
                 [curves, losses, path, status, run_state, scrub_slider, device], api_name="adapt_sinusoid",
-                **EVENT_LIMITS)
+                show_progress="hidden", **EVENT_LIMITS)  # the stream itself shows progress, step by step
     pause.click(toggle_pause, playback, pause, api_name=False, queue=False)
     step_button.click(step_once, playback, pause, api_name=False, queue=False)
     stop_button.click(stop, playback, pause, api_name=False, queue=False)

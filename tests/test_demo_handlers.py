@@ -134,8 +134,9 @@ def test_sinusoid_bad_input_gets_a_clear_error(store, args, message):
 def test_characters_add_and_adapt(store):
     support: list = []
     for label in range(3):
-        support, drawings, seen, cleared = characters.add_example(character_sketch(label), f"Class {label + 1}", 3, support)
-    assert len(drawings) == 3 and len(seen) == 3 and cleared is None
+        support, sheet = characters.add_example(character_sketch(label), f"Class {label + 1}", 3, support)
+    assert len(support) == 3
+    assert sheet.height >= 3 * 64  # a row per class
     updates = list(characters.adapt_characters(store, 3, 1, character_sketch(1), "maml", 0.4, 3, 0.0, support,
                                                Playback()))
     assert len(updates) == 4
@@ -182,7 +183,7 @@ def test_gallery_offers_characters_when_available(tmp_path, monkeypatch):
     gallery, files, note = characters.load_gallery(tmp_path)
     assert len(files) == 6 and "click one" in note
     event = gr.SelectData(None, {"index": 2, "value": None})
-    support, drawings, seen = characters.pick_example(files, "Class 2", 3, [], event)
+    support, sheet = characters.pick_example(files, "Class 2", 3, [], event)
     assert support[0]["label"] == 1 and support[0]["tensor"].shape == (1, 28, 28)
 
 
