@@ -54,11 +54,17 @@ def evaluate_steps(model: nn.Module, theta: Params, batch: Task, cfg: InnerConfi
 
 
 def mean_ci(values: Tensor) -> dict[str, float]:
-    """Mean and the half-width of its 95% confidence interval, 1.96·s/√n."""
+    """Mean and the half-width of its 95% confidence interval (1.96·s/√n), with the median.
+
+    Tasks whose loss is not finite (the inner loop diverged on them) are counted in `diverged`
+    and left out of the mean, the interval and the median, so one blow-up does not hide the rest.
+    """
     values = values.double().flatten()
-    n = values.numel()
-    std = float(values.std()) if n > 1 else 0.0
-    return {"mean": float(values.mean()), "ci95": 1.96 * std / math.sqrt(n), "n": n}
+    finite = values[torch.isfinite(values)]
+    n = finite.numel()
+    std = float(finite.std()) if n > 1 else 0.0
+    return {"mean": float(finite.mean()) if n else math.nan, "ci95": 1.96 * std / math.sqrt(n) if n else math.nan,
+            "median": float(finite.median()) if n else math.nan, "n": n, "diverged": values.numel() - n}
 
 
 def summarize(losses: Tensor, accuracies: Tensor) -> list[dict]:

@@ -132,3 +132,12 @@ def test_choose_strategy_measures_and_respects_the_memory_budget():
     assert choice.peak_bytes["loop"] > 0 and choice.strategy in choice.reason
     tight = choose_strategy(model, theta, batch, "maml", 0.05, 2, repeats=1, memory_budget=1)
     assert tight.strategy == "loop" and "predicted" in tight.skipped["vmap"]
+
+
+def test_mean_ci_counts_diverged_tasks_apart():
+    from core.evaluate import mean_ci
+
+    summary = mean_ci(torch.tensor([1.0, 2.0, 3.0, float("inf"), float("nan")]))
+    assert summary["mean"] == pytest.approx(2.0) and summary["median"] == pytest.approx(2.0)
+    assert summary["n"] == 3 and summary["diverged"] == 2
+    assert summary["ci95"] == pytest.approx(1.96 * 1.0 / math.sqrt(3))

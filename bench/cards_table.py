@@ -1,0 +1,61 @@
+"""Markdown tables of the shipped checkpoints' numbers, read from their model cards, beside the papers'.
+
+    python -m bench.cards_table
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+PAPER_SINUSOID = {("maml", 5): "0.67 / 0.38 / 0.35", ("pretrained", 5): "2.41 / 2.23 / 2.19"}
+PAPER_OMNIGLOT = {(5, 1): "98.7", (5, 5): "99.9", (20, 1): "95.8"}  # Finn et al. 2017, MAML, full Omniglot
+
+
+def fmt(stat: dict | None, scale: float = 1.0) -> str:
+    if not stat:
+        return "–"
+    text = f"{scale * stat['mean']:.3g} ± {scale * stat['ci95']:.2g}"
+    return text + (f" ({stat['diverged']} diverged)" if stat.get("diverged") else "")
+
+
+def sinusoid_rows(cards: list[dict]) -> list[str]:
+    lines = ["| model | distribution | K | MSE k=0 | k=1 | k=5 | k=10 | k=100 | paper (k=1/5/10) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for card in cards:
+        for row in card["metrics"].get("report", []):
+            mse = row["mse"]
+            paper = PAPER_SINUSOID.get((card["algorithm"], row["K"]), "") if row["distribution"] == "in-distribution" else ""
+            lines.append(f"| {card['algorithm']} | {row['distribution']} | {row['K']} | "
+                         + " | ".join(fmt(mse.get(k)) for k in ("0", "1", "5", "10", "100")) + f" | {paper} |")
+    return lines
+
+
+def omniglot_rows(cards: list[dict]) -> list[str]:
+    lines = ["| model | N-way K-shot | accuracy % (k=0) | k=1 | k=2 | k=3 | paper (MAML, 30 alphabets) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for card in cards:
+        for row in card["metrics"].get("report", []):
+            acc = row["accuracy"]
+            lines.append(f"| {card['algorithm']} ({card['iterations']} it.) | {row['ways']}-way {row['shots']}-shot | "
+                         + " | ".join(fmt(acc.get(k), 100) for k in ("0", "1", "2", "3"))
+                         + f" | {PAPER_OMNIGLOT.get((row['ways'], row['shots']), '')} |")
+    return lines
+
+
+def main() -> int:
+    cards = [json.loads(p.read_text()) for p in sorted(ASSETS.glob("*.pt.json"))]
+    for task, rows in (("sinusoid", sinusoid_rows), ("omniglot", omniglot_rows)):
+        chosen = [c for c in cards if c["task"] == task]
+        if chosen:
+            print("\n".join(rows(chosen)) + "\n")
+        for card in chosen:
+            print(f"- {card['checkpoint']}: {card['iterations']} iterations, {card['wall_time_s']:.0f} s on "
+                  f"{card['device']}, sha256 {card['sha256'][:12]}…")
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
