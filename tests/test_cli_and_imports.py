@@ -126,3 +126,23 @@ def test_cli_exits_non_zero_in_a_real_process(tmp_path):
                              "--sinusoid-sample", "3"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2
     assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_omniglot_episodes_and_runs(tmp_path, capsys):
+    from tests.demo_fixtures import make_assets
+    from tests.test_omniglot import write_characters, write_runs
+
+    checkpoint = make_assets(tmp_path / "assets") / "omniglot_maml.pt"
+    data = write_characters(tmp_path / "data", drawers=6)
+    capsys.readouterr()
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--episodes", "4", "--ways", "3", "--shots", "1",
+                          "--queries", "2", "--data", str(data), "--steps", "2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["per_step"]
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    assert rows[0]["accuracy"]["mean"] == pytest.approx(1 / 3)  # zero head: uniform, argmax picks class 0
+    write_runs(tmp_path / "runs")
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--omniglot-runs", str(tmp_path / "runs"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["run"] for r in result["runs"]] == ["run01", "run02"]
+    assert all(0.0 <= r["error_rate"] <= 1.0 for r in result["runs"])
+    assert result["mean_error_rate"] == pytest.approx(sum(r["error_rate"] for r in result["runs"]) / 2)
