@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from demo import CSS, THEME, build_app
-from tests.test_browser import FLAGS, add_drawing, draw, watch_status
+from tests.test_browser import FLAGS, add_three_classes, draw, watch_status
 
 
 def save(page, path: Path, clip_to: str | None = None) -> None:
@@ -56,12 +56,7 @@ def main() -> int:
             time.sleep(1.5)
             save(page, out / "sinusoid.png")
             page.get_by_role("tab", name="Characters").click()
-            shapes = [[(0.38, 0.25), (0.62, 0.75)], [(0.5, 0.25), (0.62, 0.5), (0.5, 0.75), (0.38, 0.5), (0.5, 0.25)],
-                      [(0.5, 0.2), (0.5, 0.8), (0.4, 0.8)]]
-            for label, shape in enumerate(shapes):
-                page.locator("#class-choice input").click()
-                page.get_by_role("option", name=f"Class {label + 1}").click()
-                add_drawing(page, shape)
+            add_three_classes(page)
             draw(page, "#query-sketch", [(0.5, 0.27), (0.6, 0.5), (0.5, 0.73), (0.4, 0.5), (0.5, 0.27)])
             page.locator("#characters-adapt").click()
             watch_status(page, "#characters-status", "Step 3 of 3", timeout=180)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import partial
 
 import gradio as gr
@@ -103,7 +104,7 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
             status += " Stopped."
             break
     done = len(trace["records"]) - 1
-    landscape = adaptation_landscape(model, theta, task, cfg.__class__(**{**cfg.__dict__, "steps": done})).__dict__
+    landscape = adaptation_landscape(model, theta, task, replace(cfg, steps=done)).__dict__
     state["landscape"] = landscape
     curves, losses, path = render(trace, done, support, curve_task.curve, landscape)
     yield (curves, losses, path, status + f" Done: {done} step(s). Drag the slider to replay.", state,

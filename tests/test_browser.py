@@ -91,6 +91,19 @@ def test_sinusoid_tab_draw_a_curve_and_watch_the_steps(page, tmp_path):
     page.screenshot(path=str(tmp_path / "sinusoid.png"), full_page=True)
 
 
+# the canvas element is wider than the 280×280 picture it shows: draw in its central part
+SHAPES = [[(0.38, 0.25), (0.62, 0.75)], [(0.5, 0.25), (0.62, 0.5), (0.5, 0.75), (0.38, 0.5), (0.5, 0.25)],
+          [(0.5, 0.2), (0.5, 0.8), (0.4, 0.8)]]
+
+
+def add_three_classes(page) -> None:
+    """Draw one example of each of three shapes as Class 1, 2, 3 in the Characters tab."""
+    for label, shape in enumerate(SHAPES):
+        page.locator("#class-choice input").click()
+        page.get_by_role("option", name=f"Class {label + 1}").click()
+        add_drawing(page, shape)
+
+
 def add_drawing(page, shape, attempts: int = 3) -> None:
     """Draw in the example sketchpad and press Add until the support sheet shows it.
 
@@ -113,14 +126,8 @@ def add_drawing(page, shape, attempts: int = 3) -> None:
 
 def test_characters_tab_draw_examples_and_a_query(page, tmp_path):
     page.get_by_role("tab", name="Characters").click()
-    # the canvas element is wider than the 280×280 picture it shows: draw in its central part
-    shapes = [[(0.38, 0.25), (0.62, 0.75)], [(0.5, 0.25), (0.62, 0.5), (0.5, 0.75), (0.38, 0.5), (0.5, 0.25)],
-              [(0.5, 0.2), (0.5, 0.8), (0.4, 0.8)]]
-    for label, shape in enumerate(shapes):
-        page.locator("#class-choice input").click()
-        page.get_by_role("option", name=f"Class {label + 1}").click()
-        add_drawing(page, shape)
-    draw(page, "#query-sketch", shapes[1])
+    add_three_classes(page)
+    draw(page, "#query-sketch", SHAPES[1])
     page.locator("#characters-adapt").click()
     seen = watch_status(page, "#characters-status", "Step 3 of 3")
     steps = {line.split("Step ")[1].split(" ")[0] for line in seen if "Step " in line}
