@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--omniglot-runs", metavar="DIR", help="Lake et al. (2015) 20-way one-shot runs")
     source.add_argument("--report", action="store_true",
                         help="the model card's standard numbers (sinusoid: 1,000 tasks in and off distribution; "
-                             "Omniglot: 600 episodes per N-way K-shot on held-out alphabets), written into the card")
+                             "Omniglot: 600 episodes per N-way K-shot on held-out alphabets, or --report-tasks), "
+                             "written into the card")
     parser.add_argument("--steps", type=int, help="inner steps S (default: the checkpoint's test steps)")
     parser.add_argument("--inner-lr", type=float, help="inner learning rate α (default: the checkpoint's)")
     parser.add_argument("--algo", choices=ALGORITHMS, help="inner loop to run (default: the checkpoint's)")
@@ -187,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--queries", type=int, default=15, help="--episodes: query images per class")
     parser.add_argument("--data", nargs="+", help="--episodes: Omniglot folders or .zip archives")
     parser.add_argument("--seed", type=int, default=2024, help="seed of the sampled tasks")
-    parser.add_argument("--report-tasks", type=int, help="--report on this many tasks instead (not written to the card)")
+    parser.add_argument("--report-tasks", type=int, help="--report on this many tasks (episodes) instead")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -246,9 +247,8 @@ def run(args: argparse.Namespace) -> dict:
                 raise ValueError("--report for Omniglot needs --data (folders or .zip archives)")
             result["report"] = omniglot_report(model, theta, card, data, episodes=args.report_tasks or 600,
                                                seed=args.seed)
-        if args.report_tasks is None:  # only the full-size report goes into the card
-            card["metrics"]["report"] = result["report"]
-            card_path(args.checkpoint).write_text(json.dumps(card, indent=1) + "\n")
+        card["metrics"]["report"] = result["report"]  # each row records its number of tasks
+        card_path(args.checkpoint).write_text(json.dumps(card, indent=1) + "\n")
     else:
         from core.omniglot import read_omniglot_runs
         errors = []
