@@ -22,9 +22,9 @@ from tests.test_browser import FLAGS, add_three_classes, draw, watch_status
 def save(page, path: Path, clip_to: str | None = None) -> None:
     """A PNG under 300 KB: the page (or one element), downscaled and palette-quantised."""
     target = page.locator(clip_to) if clip_to else page
-    target.screenshot(path=str(path))
+    target.screenshot(path=str(path), **({} if clip_to else {"full_page": True}))
     image = Image.open(path).convert("RGB")
-    image.thumbnail((1280, 1600))
+    image.thumbnail((1100, 1500))
     image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
