@@ -43,7 +43,8 @@ def sinusoid_args(**changes):
 
 def test_adapt_sinusoid_streams_each_step(client):
     job = client.submit(*sinusoid_args(), api_name="/adapt_sinusoid")
-    updates = list(job)
+    job.result(timeout=120)
+    updates = job.outputs()  # every streamed update, in order
     assert job.status().success
     statuses = [update[3] for update in updates]
     assert sum("Step" in s for s in statuses) >= 5  # k = 0..4 streamed one by one
@@ -88,7 +89,8 @@ def test_characters_through_the_api(client, tmp_path):
                        api_name="/add_example")
     job = client.submit(3, 1, sketch_file(tmp_path, character_sketch(1), "q"), "maml", 0.4, 3, 0.0,
                         api_name="/adapt_characters")
-    updates = list(job)
+    job.result(timeout=120)
+    updates = job.outputs()  # every streamed update, in order
     assert job.status().success and sum("Step" in u[3] for u in updates) >= 4
 
 
