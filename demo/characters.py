@@ -186,7 +186,7 @@ def build(store: CheckpointStore) -> None:
         inner_lr = gr.Slider(0.0, 1.0, value=0.4, step=0.05, label="α (inner learning rate)",
                              info="MAML trained with 0.4.")
         steps = gr.Slider(0, MAX_STEPS, value=3, step=1, label="Inner steps S", info="Trained with 1, tested with 3.")
-        delay = gr.Slider(0.0, 1.0, value=0.3, step=0.05, label="Delay per step (s)")
+        delay = gr.Slider(0.0, 1.0, value=0.3, step=0.05, label="Delay per step (s)", elem_id="characters-delay")
     with gr.Row():
         adapt = gr.Button("Adapt", variant="primary", elem_id="characters-adapt")
         stop_button = gr.Button("Stop", variant="stop")

@@ -128,6 +128,10 @@ def test_characters_tab_draw_examples_and_a_query(page, tmp_path):
     page.get_by_role("tab", name="Characters").click()
     add_three_classes(page)
     draw(page, "#query-sketch", SHAPES[1])
+    # a slower stream, so that each step stays on screen while three plots redraw
+    delay = page.locator("#characters-delay input[type='number']")
+    delay.fill("1")
+    delay.press("Enter")
     page.locator("#characters-adapt").click()
     seen = watch_status(page, "#characters-status", "Step 3 of 3")
     steps = {line.split("Step ")[1].split(" ")[0] for line in seen if "Step " in line}
