@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from demo import build_app, characters, inputs, plots, sinusoid
+from demo import build_app, characters, inputs, sinusoid
 from demo.playback import Playback, step_once, toggle_pause
 from demo.store import CheckpointStore
 from tests.demo_fixtures import make_assets
