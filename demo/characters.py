@@ -143,7 +143,7 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
         yield (plots.probability_figure(trace, record.step, names), plots.loss_figure(trace, record.step),
                plots.distance_figure(trace, record.step),
                f"Step {record.step} of {steps}: the query looks most like **{names[best]}** "
-               f"({probabilities[best]:.0%}).", query_picture,
+               f"({probabilities[best]:.0%}).", query_picture if record.step == 0 else gr.skip(),  # send it once
                badge(store.device, sum(times) / len(times) if times else None))
         if record.step < steps and not playback.wait_for_next_step(delay):
             break
