@@ -30,6 +30,7 @@ from core.tasks import SinusoidDistribution, Task
 
 TASKS = ("sinusoid", "omniglot")
 TRAIN_ALGORITHMS = (*ALGORITHMS, "pretrained", "blackbox")
+SCHEDULES = ("constant", "cosine")
 
 
 
@@ -40,6 +41,7 @@ class TrainConfig:
     iterations: int = 70000  # meta-iterations (outer steps)
     meta_batch: int = 25  # tasks per meta-iteration (Omniglot: 32)
     meta_lr: float = 1e-3  # β, Adam's learning rate on θ
+    schedule: str = "constant"  # β over the run: 'constant' or 'cosine' (decays to 0 at the last iteration)
     inner_lr: float = 0.01  # α (Omniglot: 0.4)
     train_steps: int = 1  # inner steps while meta-training
     test_steps: int = 10  # inner steps for validation and evaluation (Omniglot: 3)
@@ -69,6 +71,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
         if self.task == "omniglot" and self.ways < 2:
             raise ValueError(f"ways must be >= 2, got {self.ways}")
         if self.strategy != "auto":
@@ -79,6 +83,13 @@ PAPER_DEFAULTS = {
     "sinusoid": {},
     "omniglot": {"meta_batch": 32, "inner_lr": 0.4, "test_steps": 3, "support": 1, "query": 15},
 }
+
+
+def meta_lr_at(cfg: TrainConfig, iteration: int) -> float:
+    """β for meta-iteration t = 1..T: β for 'constant'; β·½(1 + cos(π(t − 1)/T)) for 'cosine'."""
+    if cfg.schedule == "constant":
+        return cfg.meta_lr
+    return cfg.meta_lr * 0.5 * (1 + math.cos(math.pi * (iteration - 1) / cfg.iterations))
 
 
 def default_config(task: str, **overrides) -> TrainConfig:
@@ -172,8 +183,10 @@ def state_path(out: Path) -> Path:
 
 
 def _resumable(cfg: TrainConfig) -> str:
-    """What must match for --resume: the whole configuration except the number of iterations."""
-    return json.dumps({k: v for k, v in asdict(cfg).items() if k != "iterations"}, sort_keys=True)
+    """What must match for --resume: the whole configuration, except the number of iterations when β
+    is constant (a cosine schedule is drawn over the whole run, so its length must match too)."""
+    return json.dumps({k: v for k, v in asdict(cfg).items() if k != "iterations" or cfg.schedule != "constant"},
+                      sort_keys=True)
 
 
 def _build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict]:
@@ -287,6 +300,8 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
     for iteration in range(start + 1, cfg.iterations + 1):
         batch = source.sample(cfg.meta_batch, sampler, dev, augment=cfg.augment)
         detached = {k: v.detach() for k, v in theta.items()}
+        for group in optimizer.param_groups:
+            group["lr"] = meta_lr_at(cfg, iteration)
         if cfg.algorithm == "blackbox":
             shots = int(torch.randint(1, cfg.support + 1, (), generator=sampler))  # any K in 1..K_max
             batch = Task(batch.x_support[:, :shots], batch.y_support[:, :shots], batch.x_query, batch.y_query)
@@ -359,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", nargs="+", help="Omniglot folders or .zip archives (default: ../shared/data/omniglot)")
     parser.add_argument("--meta-batch", type=int, help="tasks per meta-iteration (25 sinusoid, 32 Omniglot)")
     parser.add_argument("--meta-lr", type=float, help="β, Adam's learning rate (1e-3)")
+    parser.add_argument("--schedule", choices=SCHEDULES, help="β over the run: constant (default) or cosine decay to 0")
     parser.add_argument("--inner-lr", type=float, help="α (0.01 sinusoid, 0.4 Omniglot)")
     parser.add_argument("--train-steps", type=int, help="inner steps in training (1)")
     parser.add_argument("--test-steps", type=int, help="inner steps in validation (10 sinusoid, 3 Omniglot)")

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,26 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
         torch.testing.assert_close(two[key], one[key], rtol=1e-5, atol=1e-5)
     card = json.loads((tmp_path / "dp.pt.json").read_text())
     assert card["device"].endswith("x2 processes")
+
+
+def test_cosine_schedule_values_and_errors():
+    cfg = train.TrainConfig(iterations=4, meta_lr=0.2, schedule="cosine")
+    assert [round(train.meta_lr_at(cfg, t), 12) for t in (1, 2, 3, 4)] == [0.2, round(0.1 * (1 + 2 ** -0.5), 12),
+                                                                           0.1, round(0.1 * (1 - 2 ** -0.5), 12)]
+    assert train.meta_lr_at(train.TrainConfig(meta_lr=0.2), 1000) == 0.2
+    with pytest.raises(ValueError, match="unknown schedule 'linear'"):
+        train.TrainConfig(schedule="linear")
+
+
+def test_cosine_run_interrupted_and_resumed_equals_one_run(tmp_path):
+    cfg = train.default_config("sinusoid", iterations=5, validate_every=5, validation_tasks=5, meta_batch=4,
+                               strategy="loop", schedule="cosine")
+    train.train(cfg, tmp_path / "whole.pt", progress=False)
+    card = train.train(cfg, tmp_path / "parts.pt", progress=False, max_minutes=1e-9)  # stops after iteration 1
+    assert card["iterations"] == 1
+    train.train(cfg, tmp_path / "parts.pt", progress=False, resume=True)
+    whole = torch.load(tmp_path / "whole.pt", weights_only=True)
+    parts = torch.load(tmp_path / "parts.pt", weights_only=True)
+    assert all(torch.equal(whole[k], parts[k]) for k in whole)
+    with pytest.raises(ValueError, match="another configuration"):  # a longer cosine run is another schedule
+        train.train(replace(cfg, iterations=9), tmp_path / "parts.pt", progress=False, resume=True)
