@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import grad
 
-from core.models import Params, layer_of, loss, predict
+from core.models import HEAD_PREFIX, Params, layer_of, loss, predict
 from core.tasks import Task
 
 
@@ -47,8 +47,8 @@ def ways_of(task: Task) -> int | None:
 
 
 def support_gradient(model: nn.Module, phi: Params, adapted: list[str], x_support: Tensor,
-                     y_support: Tensor, create_graph: bool, functional: bool) -> Params:
-    """∇_φ L_support(φ) for the `adapted` keys.
+                     y_support: Tensor, create_graph: bool, functional: bool, part: str = "all") -> Params:
+    """∇_φ L_support(φ) for the `adapted` keys (part='head': `x_support` holds the body's features).
 
     functional=True: torch.func.grad, which composes with vmap and an outer grad transform
     (the graph is kept unless the caller detaches). functional=False: torch.autograd.grad on
@@ -57,14 +57,18 @@ def support_gradient(model: nn.Module, phi: Params, adapted: list[str], x_suppor
     frozen = {key: value for key, value in phi.items() if key not in adapted}
 
     def support_loss(moving: Params) -> Tensor:
-        return loss(model, {**frozen, **moving}, x_support, y_support)
+        return loss(model, {**frozen, **moving}, x_support, y_support, part=part)
 
     if functional:
         return grad(support_loss)({key: phi[key] for key in adapted})
-    # a fresh node per tensor, so autograd.grad gives the partial derivative ∂L/∂φ_key even when
-    # φ_key is θ's own tensor and other φ entries depend on θ too (a total derivative otherwise)
-    moving = {key: phi[key].view_as(phi[key]) if phi[key].requires_grad else phi[key].detach().requires_grad_()
-              for key in adapted}
+    if create_graph:
+        # a fresh node per tensor, so autograd.grad gives the partial derivative ∂L/∂φ_key even when
+        # φ_key is θ's own tensor and other φ entries depend on θ too (a total derivative otherwise)
+        moving = {key: phi[key].view_as(phi[key]) if phi[key].requires_grad else phi[key].detach().requires_grad_()
+                  for key in adapted}
+    else:  # first order: nothing differentiates through this gradient, so no graph to θ is recorded
+        frozen = {key: value.detach() for key, value in frozen.items()}
+        moving = {key: phi[key].detach().requires_grad_() for key in adapted}
     with torch.enable_grad():
         grads = torch.autograd.grad(support_loss(moving), list(moving.values()), create_graph=create_graph)
     return dict(zip(adapted, grads))
@@ -75,7 +79,9 @@ def inner_updates(model: nn.Module, theta: Params, x_support: Tensor, y_support:
     """Yield φ_1 … φ_S of φ_{k+1} = φ_k − α ∇_φ L_support(φ_k), φ_0 = task_params(θ).
 
     Keys outside `cfg.adapt` are carried over untouched (the same tensors), and so are those
-    of `model.static_first_step` in the first step, whose gradient there is exactly zero. With
+    of `model.static_first_step` in the first step, whose gradient there is exactly zero. When
+    only the head adapts (ANIL), the body's support features h(x_support; θ) are the same at
+    every step, so they are computed once and each step runs the head alone on them. With
     `cfg.first_order` each gradient is detached, so dφ/dθ = I in the outer gradient; otherwise
     the graph is kept and the outer gradient includes the Hessian. `functional` picks how the
     gradient is taken (see `support_gradient`); the values are the same.
@@ -83,10 +89,14 @@ def inner_updates(model: nn.Module, theta: Params, x_support: Tensor, y_support:
     phi = model.task_params(theta, ways)
     adapted = [key for key in phi if cfg.adapts(key)]
     first_step = [key for key in adapted if not key.startswith(model.static_first_step)]
+    head_only = cfg.steps > 0 and all(key.startswith(HEAD_PREFIX) for key in adapted)
+    if head_only:  # the body is fixed: one forward pass gives the features every step reuses
+        x_support = predict(model, phi, x_support, part="body")
+    part = "head" if head_only else "all"
     for step in range(cfg.steps):
         moving = first_step if step == 0 else adapted  # skip gradients known to be exactly zero
         grads = support_gradient(model, phi, moving, x_support, y_support,
-                                 create_graph=not cfg.first_order, functional=functional)
+                                 create_graph=not cfg.first_order, functional=functional, part=part)
         if cfg.first_order:
             grads = {key: g.detach() for key, g in grads.items()}
         phi = {**phi, **{key: phi[key] - cfg.lr * grads[key] for key in moving}}

@@ -32,8 +32,10 @@ class SinusoidMLP(nn.Module):
         self.body = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.head = nn.Linear(hidden, 1)
 
-    def forward(self, x: Tensor, context_size: int | None = None) -> Tensor:  # (n, 1) → (n, 1)
-        return self.head(self.body(x))
+    def forward(self, x: Tensor, context_size: int | None = None, part: str = "all") -> Tensor:
+        """(n, 1) → (n, 1); part='body' stops at the features h, part='head' takes x as h (see `predict`)."""
+        h = x if part == "head" else self.body(x)
+        return h if part == "body" else self.head(h)
 
     def task_params(self, theta: Params, ways: int | None = None) -> Params:
         """The parameters a task starts from: θ itself."""
@@ -131,8 +133,10 @@ class Conv4(nn.Module):
             x = block(x, context_size)
         return x.flatten(1)
 
-    def forward(self, x: Tensor, context_size: int | None = None) -> Tensor:
-        return self.head(self.features(x, context_size))
+    def forward(self, x: Tensor, context_size: int | None = None, part: str = "all") -> Tensor:
+        """(n, 1, 28, 28) → (n, N) logits; part='body' stops at the features, part='head' takes x as them."""
+        h = x if part == "head" else self.features(x, context_size)
+        return h if part == "body" else self.head(h)
 
     def task_params(self, theta: Params, ways: int | None = None) -> Params:
         """θ plus the zero head of an N-way task: W = 0 (N × F), b = 0 (N)."""
@@ -168,17 +172,30 @@ def params(model: nn.Module, dtype: torch.dtype | None = None, device: torch.dev
     return {k: v.detach().to(device=device, dtype=dtype).clone() for k, v in model.named_parameters()}
 
 
-def predict(model: nn.Module, params: Params, x: Tensor, context: Tensor | None = None) -> Tensor:
-    """f(x; params). With `context` (support inputs) BatchNorm moments come from the context."""
-    if context is None or not model.context_norm:
-        return functional_call(model, params, (x,))
+PARTS = ("all", "body", "head")
+
+
+def predict(model: nn.Module, params: Params, x: Tensor, context: Tensor | None = None, part: str = "all"
+            ) -> Tensor:
+    """f(x; params) = head(h(x)). With `context` (support inputs) BatchNorm moments come from the context.
+
+    part='body' returns the features h(x); part='head' takes `x` to be features and applies the
+    head alone, so a loop that adapts only the head can compute h once (ANIL).
+    """
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}; expected one of {', '.join(PARTS)}")
+    selected = {} if part == "all" else {"part": part}  # a model with no parts needs no such argument
+    if context is None or not model.context_norm or part == "head":
+        return functional_call(model, params, (x,), selected)
     joined = torch.cat([context, x])
-    return functional_call(model, params, (joined,), {"context_size": context.shape[0]})[context.shape[0]:]
+    return functional_call(model, params, (joined,), {"context_size": context.shape[0], **selected}
+                           )[context.shape[0]:]
 
 
-def loss(model: nn.Module, params: Params, x: Tensor, y: Tensor, context: Tensor | None = None) -> Tensor:
+def loss(model: nn.Module, params: Params, x: Tensor, y: Tensor, context: Tensor | None = None,
+         part: str = "all") -> Tensor:
     """Mean squared error (regression) or cross-entropy (classification) of f(x; params) on y."""
-    prediction = predict(model, params, x, context)
+    prediction = predict(model, params, x, context, part)
     if model.task_kind == "regression":
         return F.mse_loss(prediction, y)
     return F.cross_entropy(prediction, y)

@@ -9,7 +9,7 @@ import torch
 
 from core.device import generator
 from core.evaluate import evaluate_steps
-from core.inner import AdaptationTrace, InnerConfig, trace_adaptation
+from core.inner import AdaptationTrace, InnerConfig, adapt, trace_adaptation, ways_of
 from core.meta import compare_meta_gradients, inner_config
 from core.tasks import PointRules, SinusoidDistribution, task_from_points
 from tests.helpers import pattern_episodes, sinusoid_batch, tiny_conv, tiny_mlp
@@ -141,3 +141,16 @@ def test_mean_ci_counts_diverged_tasks_apart():
     assert summary["mean"] == pytest.approx(2.0) and summary["median"] == pytest.approx(2.0)
     assert summary["n"] == 3 and summary["diverged"] == 2
     assert summary["ci95"] == pytest.approx(1.96 * 1.0 / math.sqrt(3))
+
+
+@pytest.mark.parametrize("functional", [True, False])
+def test_anil_runs_the_body_on_the_support_set_once(functional):
+    model, theta = tiny_conv()
+    task = pattern_episodes(tasks=1)[0]
+    calls = []
+    model.body[0].register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
+    adapt(model, theta, task.x_support, task.y_support, inner_config("anil", 0.4, 5), ways_of(task), functional)
+    assert calls == [task.x_support.shape[0]]  # one pass for 5 steps: the features are reused
+    calls.clear()
+    adapt(model, theta, task.x_support, task.y_support, inner_config("maml", 0.4, 5), ways_of(task), functional)
+    assert len(calls) == 5  # the body moves, so every step runs it again
