@@ -145,9 +145,12 @@ class AdaptationTrace:
 
 
 def query_metrics(model: nn.Module, phi: Params, x_support: Tensor, x_query: Tensor,
-                  y_query: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(L_query(φ), query accuracy (NaN for regression), f(x_query; φ)), BatchNorm from support."""
-    output = predict(model, phi, x_query, context=x_support)
+                  y_query: Tensor, part: str = "all") -> tuple[Tensor, Tensor, Tensor]:
+    """(L_query(φ), query accuracy (NaN for regression), f(x_query; φ)), BatchNorm from support.
+
+    part='head': `x_query` holds the query features the body already computed (see `predict`).
+    """
+    output = predict(model, phi, x_query, context=x_support, part=part)
     if model.task_kind == "regression":
         nan = torch.full((), math.nan, dtype=output.dtype, device=output.device)
         return torch.nn.functional.mse_loss(output, y_query), nan, output

@@ -91,8 +91,7 @@ def test_omniglot_card_number_is_reproduced_on_a_fresh_sample(card_file):
     row = next(r for r in card["metrics"]["report"] if (r["ways"], r["shots"]) == (5, 1))
     steps = card["config"]["test_steps"]
     batch = sample_episodes(held_out, EpisodeConfig(5, 1, 15), 60, generator(77))
-    _, accuracies = evaluate_steps(model, theta, batch, inner_config(card["algorithm"], card["config"]["inner_lr"],
-                                                                     steps), chunk=20)
+    _, accuracies = evaluate_steps(model, theta, batch, inner_config(card["algorithm"], card["config"]["inner_lr"], steps))
     small = mean_ci(accuracies[steps])
     assert overlap(small, row["accuracy"][str(steps)]), (small, row["accuracy"][str(steps)])
 
