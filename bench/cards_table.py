@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-PAPER_SINUSOID = {("maml", 5): "0.67 / 0.38 / 0.35", ("pretrained", 5): "2.41 / 2.23 / 2.19"}
-PAPER_OMNIGLOT = {(5, 1): "98.7", (5, 5): "99.9", (20, 1): "95.8"}  # Finn et al. 2017, MAML, full Omniglot
+from core.evaluate import PAPER
 
 
 def fmt(stat: dict | None, scale: float = 1.0) -> str:
@@ -26,21 +25,23 @@ def sinusoid_rows(cards: list[dict]) -> list[str]:
     for card in cards:
         for row in card["metrics"].get("report", []):
             mse = row["mse"]
-            paper = PAPER_SINUSOID.get((card["algorithm"], row["K"]), "") if row["distribution"] == "in-distribution" else ""
+            paper = PAPER["sinusoid"]["mse"].get(card["algorithm"]) if (row["distribution"], row["K"]) == (
+                "in-distribution", 5) else None
+            paper = " / ".join(str(paper[k]) for k in ("1", "5", "10")) if paper else ""
             lines.append(f"| {card['algorithm']} | {row['distribution']} | {row['K']} | "
                          + " | ".join(fmt(mse.get(k)) for k in ("0", "1", "5", "10", "100")) + f" | {paper} |")
     return lines
 
 
 def omniglot_rows(cards: list[dict]) -> list[str]:
-    lines = ["| model | N-way K-shot | accuracy % (k=0) | k=1 | k=2 | k=3 | paper (MAML, 30 alphabets) |",
+    lines = ["| model | N-way K-shot | accuracy % (k=0) | k=1 | k=2 | k=3 | paper (MAML, all 50 alphabets) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for card in cards:
         for row in card["metrics"].get("report", []):
-            acc = row["accuracy"]
+            acc, setting = row["accuracy"], f"{row['ways']}-way {row['shots']}-shot"
             lines.append(f"| {card['algorithm']} ({card['iterations']} it.) | {row['ways']}-way {row['shots']}-shot | "
                          + " | ".join(fmt(acc.get(k), 100) for k in ("0", "1", "2", "3"))
-                         + f" | {PAPER_OMNIGLOT.get((row['ways'], row['shots']), '')} |")
+                         + f" | {PAPER['omniglot']['accuracy'].get(setting, '')} |")
     return lines
 
 
