@@ -146,3 +146,19 @@ def test_evaluate_omniglot_episodes_and_runs(tmp_path, capsys):
     assert [r["run"] for r in result["runs"]] == ["run01", "run02"]
     assert all(0.0 <= r["error_rate"] <= 1.0 for r in result["runs"])
     assert result["mean_error_rate"] == pytest.approx(sum(r["error_rate"] for r in result["runs"]) / 2)
+
+
+def test_evaluate_report_writes_rows_and_the_papers_numbers_into_the_card(sinusoid_checkpoint, tmp_path, capsys):
+    copy = tmp_path / "report.pt"
+    copy.write_bytes(sinusoid_checkpoint.read_bytes())
+    card_path(copy).write_text(card_path(sinusoid_checkpoint).read_text())
+    capsys.readouterr()
+    assert evaluate.main(["--checkpoint", str(copy), "--report", "--report-tasks", "20", "--json"]) == 0
+    card = json.loads(card_path(copy).read_text())
+    rows = card["metrics"]["report"]
+    assert [(r["distribution"], r["K"]) for r in rows] == [(name, k) for name, _, _ in evaluate.SINUSOID_REPORT
+                                                           for k in (5, 10)]
+    assert all(r["tasks"] == 20 and set(r["mse"]) == {"0", "1", "5", "10", "100"} for r in rows)
+    assert card["metrics"]["paper"]["mse"]["maml"] == {"1": 0.67, "5": 0.38, "10": 0.35}
+    assert json.loads(capsys.readouterr().out)["report"] == rows
+    load_checkpoint(copy)  # the card changed, the checkpoint and its sha256 did not
