@@ -81,12 +81,17 @@ def test_sinusoid_card_number_is_reproduced_on_a_fresh_sample(card_file):
 needs_omniglot = pytest.mark.skipif(not default_sources(), reason="../shared/data/omniglot is not beside the project")
 
 
+@pytest.fixture(scope="module")
+def omniglot_characters():
+    return load_omniglot(default_sources())
+
+
 @needs_omniglot
 @pytest.mark.parametrize("card_file", OMNIGLOT_CARDS, ids=lambda p: p.name)
-def test_omniglot_card_number_is_reproduced_on_a_fresh_sample(card_file):
+def test_omniglot_card_number_is_reproduced_on_a_fresh_sample(card_file, omniglot_characters):
     """5-way 1-shot accuracy after the test steps on the held-out alphabets, 60 new episodes."""
     model, theta, card = load_checkpoint(checkpoint_of(card_file))
-    held_out = load_omniglot(default_sources()).without_alphabets(set(card["data"]["train_alphabets"]))
+    held_out = omniglot_characters.without_alphabets(set(card["data"]["train_alphabets"]))
     assert sorted(set(held_out.alphabets)) == sorted(card["data"]["val_alphabets"])
     row = next(r for r in card["metrics"]["report"] if (r["ways"], r["shots"]) == (5, 1))
     steps = card["config"]["test_steps"]
