@@ -185,8 +185,11 @@ def build(store: CheckpointStore) -> None:
                                 label="Algorithm", info="ANIL adapts only the head; MAML adapts every layer.")
         inner_lr = gr.Slider(0.0, 1.0, value=0.4, step=0.05, label="α (inner learning rate)",
                              info="MAML trained with 0.4.")
-        steps = gr.Slider(0, MAX_STEPS, value=3, step=1, label="Inner steps S", info="Trained with 1, tested with 3.")
+        steps = gr.Slider(0, MAX_STEPS, value=3, step=1, label="Inner steps S",
+                          info="Gradient steps on the support set; the checkpoints were tested with 3.")
         delay = gr.Slider(0.0, 1.0, value=0.3, step=0.05, label="Delay per step (s)", elem_id="characters-delay")
+    checkpoint_note = gr.Markdown(store.summary("omniglot", algorithms[0] if algorithms else None),
+                                  elem_id="characters-checkpoint")
     with gr.Row():
         adapt = gr.Button("Adapt", variant="primary", elem_id="characters-adapt")
         stop_button = gr.Button("Stop", variant="stop")
@@ -200,6 +203,7 @@ def build(store: CheckpointStore) -> None:
     files = gr.State([])
     playback = gr.State(Playback())
 
+    algorithm.change(partial(store.summary, "omniglot"), algorithm, checkpoint_note, api_name=False)
     ways.change(set_ways, [ways, support], [class_choice, support, sheet], api_name=False)
     add.click(add_example, [sketch, class_choice, ways, support], [support, sheet],
               api_name="add_example", **EVENT_LIMITS).success(None, js=CLEAR_SKETCH_JS)

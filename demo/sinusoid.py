@@ -174,6 +174,8 @@ def build(store: CheckpointStore) -> None:
         with gr.Column(scale=2):
             algorithm = gr.Dropdown([(LABELS[a], a) for a in algorithms], value=algorithms[0] if algorithms else None,
                                     label="Algorithm", info="Which meta-trained initialisation θ to adapt.")
+            checkpoint_note = gr.Markdown(store.summary("sinusoid", algorithms[0] if algorithms else None),
+                                          elem_id="sinusoid-checkpoint")
             inner_lr = gr.Slider(0.001, 0.1, value=0.01, step=0.001, label="α (inner learning rate)",
                                  info="Step size of each inner gradient step. MAML trained with 0.01.")
             steps = gr.Slider(0, MAX_STEPS, value=10, step=1, label="Inner steps S",
@@ -200,6 +202,7 @@ def build(store: CheckpointStore) -> None:
     run_state = gr.State(None)
     playback = gr.State(Playback())
 
+    algorithm.change(partial(store.summary, "sinusoid"), algorithm, checkpoint_note, api_name=False)
     source.change(show_source, source, [sine_box, draw_box, click_box], api_name=False)
     click_image.select(click_point, points, [click_image, points], api_name="click_point", **EVENT_LIMITS)
     clear.click(clear_points, None, [click_image, points], api_name=False)

@@ -35,6 +35,10 @@ class CheckpointStore:
         """The model card, without loading the weights."""
         return json.loads(card_path(self.assets / f"{task}_{algorithm}.pt").read_text())
 
+    def summary(self, task: str, algorithm: str | None) -> str:
+        """`card_summary` of a shipped checkpoint; empty when there is none."""
+        return card_summary(self.card(task, algorithm)) if algorithm in self.available(task) else ""
+
     def get(self, task: str, algorithm: str) -> tuple[torch.nn.Module, dict, dict]:
         """(model, θ, card) of a shipped checkpoint; a clear error if there is none."""
         key = (task, algorithm)
@@ -48,3 +52,36 @@ class CheckpointStore:
                     value.requires_grad_(False)
                 self._loaded[key] = (model.eval(), theta, card)
             return self._loaded[key]
+
+
+def _percent(stat: dict) -> str:
+    return f"{100 * stat['mean']:.1f} ± {100 * stat['ci95']:.1f}%"
+
+
+def card_summary(card: dict) -> str:
+    """One Markdown line from a model card: how the checkpoint was trained and what it scores."""
+    config, label = card["config"], LABELS.get(card["algorithm"], card["algorithm"])
+    steps = config["train_steps"]
+    text = f"**{label}** checkpoint: {card['iterations']:,} meta-iterations"
+    if card["task"] == "omniglot":
+        text += f" on {len(card['data']['train_alphabets'])} alphabets"
+    if card["algorithm"] != "blackbox":
+        text += f", {steps} inner step{'s' if steps != 1 else ''} at α = {config['inner_lr']:g} in training"
+    report = card.get("metrics", {}).get("report") or []
+    text += "."
+    if card["task"] == "omniglot":
+        test = str(config["test_steps"])
+        rows = {(r["ways"], r["shots"]): r for r in report}
+        scores = [f"{n}-way {k}-shot {_percent(rows[(n, k)]['accuracy'][test])}" for n, k in ((5, 1), (20, 1))
+                  if (n, k) in rows and test in rows[(n, k)]["accuracy"]]
+        if scores:
+            alphabets = ", ".join(next(iter(rows.values()))["alphabets"])
+            text += f" On alphabets it never saw ({alphabets}), after {test} steps: {'; '.join(scores)}."
+        return text
+    row = next((r for r in report if r["distribution"] == "in-distribution" and r["K"] == 10), None)
+    if row:
+        mse = row["mse"]
+        after = f"after 1 step {mse['1']['mean']:.2f}" if "1" in mse else f"in one forward pass {mse['0']['mean']:.2f}"
+        text += f" Query MSE on {row['tasks']:,} fresh tasks with K = 10: {after}"
+        text += f" (before adapting {mse['0']['mean']:.2f})." if "1" in mse else "."
+    return text

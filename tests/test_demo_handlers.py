@@ -191,3 +191,18 @@ def test_the_app_builds_without_launching(store):
     app = build_app(store)
     names = {d.api_name for d in app.fns.values() if d.api_name}
     assert {"adapt_sinusoid", "adapt_characters", "add_example", "click_point", "replay_sinusoid"} <= names
+
+
+def test_checkpoint_summary_comes_from_the_card(store):
+    assert store.summary("sinusoid", "maml") == ("**MAML** checkpoint: 20 meta-iterations, 1 inner step at "
+                                                 "α = 0.01 in training.")
+    assert store.summary("sinusoid", "reptile") == ""  # no such checkpoint in this store
+    assert store.summary("omniglot", None) == ""
+    shipped = CheckpointStore()
+    card = shipped.card("omniglot", "maml")
+    row = next(r for r in card["metrics"]["report"] if (r["ways"], r["shots"]) == (5, 1))
+    stat = row["accuracy"][str(card["config"]["test_steps"])]
+    line = shipped.summary("omniglot", "maml")
+    assert f"5-way 1-shot {100 * stat['mean']:.1f} ± {100 * stat['ci95']:.1f}%" in line
+    assert f"on {len(card['data']['train_alphabets'])} alphabets" in line and "Balinese" in line
+    assert "in one forward pass" in shipped.summary("sinusoid", "blackbox")
