@@ -6,8 +6,9 @@ W1: sinusoid MLP 1-40-40-1, meta-batch 25, K = 10 support and 10 query points.
 W2: Conv4, 5-way 1-shot with 15 queries per class, meta-batch 32.
 For each inner-step count and algorithm, the engine picks its strategy by measurement
 (core.meta.choose_strategy), then both it and the naive per-task autograd.grad loop
-(bench.naive) are timed: median of `repeats` runs after one warm-up. Peak memory is
-core.device.measure_peak_memory (CUDA: max_memory_allocated; CPU: the profiler's allocations).
+(bench.naive) are timed, alternately: median of `repeats` runs of each after one warm-up.
+Peak memory is core.device.measure_peak_memory (CUDA: max_memory_allocated; CPU: the
+profiler's allocations).
 """
 from __future__ import annotations
 
@@ -46,17 +47,20 @@ def workload(name: str, device: torch.device) -> tuple[torch.nn.Module, dict, Ta
     return model, theta, stack_tasks(episodes).to(device), 0.4
 
 
-def rate(fn, device: torch.device, repeats: int) -> float:
-    """Median calls per second over `repeats` timed calls after one warm-up."""
-    fn()
-    synchronize(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def rates(ours, naive, device: torch.device, repeats: int) -> tuple[float, float]:
+    """Median calls per second of each of two functions over `repeats` timed calls after one
+    warm-up each, alternating between them so that drift in the machine's speed hits both."""
+    times: dict = {ours: [], naive: []}
+    for fn in (ours, naive):
         fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return 1.0 / statistics.median(times)
+    synchronize(device)
+    for _ in range(repeats):
+        for fn in (ours, naive):
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            times[fn].append(time.perf_counter() - start)
+    return 1.0 / statistics.median(times[ours]), 1.0 / statistics.median(times[naive])
 
 
 def slope(xs: list[float], ys: list[float]) -> float:
@@ -73,10 +77,9 @@ def run(workloads: list[str], steps_list: list[int], algorithms: list[str], repe
         for steps in steps_list:
             for algorithm in algorithms:
                 choice = choose_strategy(model, theta, batch, algorithm, inner_lr, steps, repeats=1)
-                ours = rate(lambda: meta_gradient(model, theta, batch, algorithm, inner_lr, steps, choice.strategy),
-                            device, repeats)
-                naive = rate(lambda: naive_meta_gradient(model, theta, batch, algorithm, inner_lr, steps),
-                             device, repeats)
+                ours, naive = rates(
+                    lambda: meta_gradient(model, theta, batch, algorithm, inner_lr, steps, choice.strategy),
+                    lambda: naive_meta_gradient(model, theta, batch, algorithm, inner_lr, steps), device, repeats)
                 _, ours_peak = measure_peak_memory(
                     lambda: meta_gradient(model, theta, batch, algorithm, inner_lr, steps, choice.strategy), device)
                 _, naive_peak = measure_peak_memory(
