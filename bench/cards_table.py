@@ -8,8 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
 from core.evaluate import PAPER
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 
 def fmt(stat: dict | None, scale: float = 1.0) -> str:
@@ -39,7 +40,7 @@ def omniglot_rows(cards: list[dict]) -> list[str]:
     for card in cards:
         for row in card["metrics"].get("report", []):
             acc, setting = row["accuracy"], f"{row['ways']}-way {row['shots']}-shot"
-            lines.append(f"| {card['algorithm']} ({card['iterations']} it.) | {row['ways']}-way {row['shots']}-shot | "
+            lines.append(f"| {card['algorithm']} ({card['iterations']} it.) | {setting} | "
                          + " | ".join(fmt(acc.get(k), 100) for k in ("0", "1", "2", "3"))
                          + f" | {PAPER['omniglot']['accuracy'].get(setting, '')} |")
     return lines

@@ -267,12 +267,13 @@ def run(args: argparse.Namespace) -> dict:
             result["report"] = omniglot_report(model, theta, card, data, episodes=args.report_tasks or 600,
                                                seed=args.seed)
         card["metrics"]["report"] = result["report"]  # each row records its number of tasks
-        card["metrics"]["paper"] = PAPER[task_kind]
-        if task_kind == "omniglot":
-            card["metrics"]["paper"] = {**PAPER["omniglot"], "this_checkpoint": (
+        paper = PAPER[task_kind]
+        if task_kind == "omniglot":  # what this checkpoint saw, beside the paper's setting
+            paper = {**paper, "this_checkpoint": (
                 f"meta-trained on {len(card['data']['train_alphabets'])} alphabets of the 8 in "
                 f"{' and '.join(s['name'] for s in card['data']['sources'])}, evaluated on "
                 f"{len(card['data']['val_alphabets'])} whole alphabets it never saw")}
+        card["metrics"]["paper"] = paper
         card_path(args.checkpoint).write_text(json.dumps(card, indent=1) + "\n")
     else:
         from core.omniglot import read_omniglot_runs

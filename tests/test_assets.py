@@ -17,7 +17,7 @@ from core.evaluate import evaluate_steps, mean_ci
 from core.meta import inner_config
 from core.models import build_model
 from core.omniglot import EpisodeConfig, default_sources, load_omniglot, sample_episodes
-from core.tasks import SinusoidDistribution, Task
+from core.tasks import SinusoidDistribution, Task, stack_tasks
 from demo.inputs import character_tensor
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -169,16 +169,21 @@ def accuracy(model, theta, card, support_images, query_images, episodes: int = 4
         query = query_images[classes][:, drawers[1:]].reshape(-1, 1, 28, 28)
         queries = query.shape[0] // 5
         tasks.append(Task(support, torch.arange(5), query, torch.arange(5).repeat_interleave(queries)))
-    batch = Task(*(torch.stack([getattr(t, f) for t in tasks]) for f in ("x_support", "y_support", "x_query", "y_query")))
+    batch = stack_tasks(tasks)
     steps = card["config"]["test_steps"]
     _, accuracies = evaluate_steps(model, theta, batch, inner_config(card["algorithm"], card["config"]["inner_lr"], steps))
     return float(accuracies[steps].mean())
 
 
+@pytest.fixture(scope="module")
+def renditions(tmp_path_factory) -> tuple[torch.Tensor, torch.Tensor]:
+    return synthetic_alphabet(tmp_path_factory.mktemp("synthetic"))
+
+
 @pytest.mark.parametrize("card_file", OMNIGLOT_CARDS, ids=lambda p: p.name)
-def test_drawn_characters_are_classified_as_well_as_dataset_images(card_file, tmp_path):
+def test_drawn_characters_are_classified_as_well_as_dataset_images(card_file, renditions):
     model, theta, card = load_checkpoint(checkpoint_of(card_file))
-    dataset, drawn = synthetic_alphabet(tmp_path)
+    dataset, drawn = renditions
     both_dataset = accuracy(model, theta, card, dataset, dataset)
     both_drawn = accuracy(model, theta, card, drawn, drawn)
     mixed = accuracy(model, theta, card, dataset, drawn)
