@@ -34,9 +34,10 @@ def evaluate_steps(model: nn.Module, theta: Params, batch: Task, cfg: InnerConfi
     A black-box learner has no steps: its single row is the loss of its one forward pass.
 
     Runs the one inner loop (first-order: no outer gradient is needed, φ_k is the same) under
-    vmap over tasks, `chunk` tasks at a time: by default 100, but 1 for a conv net on the CPU,
-    where vmap over per-task conv weights ran 2× slower than one task at a time (Conv4, 20-way
-    1-shot, 3 steps, one thread: 1.9 s vs 1.0 s per episode with 15 queries per class). The
+    vmap over tasks, `chunk` tasks at a time: by default 100, but for a conv net on the CPU
+    (chunk 1) a plain loop over tasks with autograd, where vmap over per-task conv weights ran
+    2× slower (Conv4, 20-way 1-shot, 3 steps, one thread: 1.9 s vs 1.0 s per episode with 15
+    queries per class) and plain tensors run the conv blocks channels-last (`ConvBlock`). The
     query features are computed again only when the body has moved (not at all after step 0
     for ANIL; not for step 1 when the first step is head-only). Accuracy is NaN for regression.
     """
@@ -48,9 +49,10 @@ def evaluate_steps(model: nn.Module, theta: Params, batch: Task, cfg: InnerConfi
         chunk = 1 if model.task_kind == "classification" and batch.x_support.device.type == "cpu" else 100
     watch = replace(cfg, first_order=True)
     theta = {key: value.detach() for key, value in theta.items()}
+    functional = chunk != 1  # vmap needs torch.func's gradients; a plain loop takes autograd's
 
     def curve(xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> tuple[Tensor, Tensor]:
-        phis = [model.task_params(theta, ways), *inner_updates(model, theta, xs, ys, watch, ways)]
+        phis = [model.task_params(theta, ways), *inner_updates(model, theta, xs, ys, watch, ways, functional)]
         metrics, body, features = [], None, None
         for phi in phis:
             current = [value for key, value in phi.items() if not key.startswith(HEAD_PREFIX)]
@@ -59,8 +61,12 @@ def evaluate_steps(model: nn.Module, theta: Params, batch: Task, cfg: InnerConfi
             metrics.append(query_metrics(model, phi, xs, features, yq, part="head")[:2])
         return torch.stack([m[0] for m in metrics]), torch.stack([m[1] for m in metrics])
 
-    losses, accuracies = vmap(curve, chunk_size=chunk)(batch.x_support, batch.y_support,
-                                                       batch.x_query, batch.y_query)
+    tensors = (batch.x_support, batch.y_support, batch.x_query, batch.y_query)
+    if functional:
+        losses, accuracies = vmap(curve, chunk_size=chunk)(*tensors)
+    else:
+        curves = [curve(*(t[i] for t in tensors)) for i in range(len(batch))]
+        losses, accuracies = (torch.stack([c[j] for c in curves]) for j in (0, 1))
     return losses.T.detach(), accuracies.T.detach()
 
 

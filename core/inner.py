@@ -74,24 +74,40 @@ def support_gradient(model: nn.Module, phi: Params, adapted: list[str], x_suppor
     return dict(zip(adapted, grads))
 
 
+def moves_head_only(model: nn.Module, cfg: InnerConfig, keys: list[str]) -> bool:
+    """Whether the inner loop over parameters `keys` moves head keys only, so the body stays at θ.
+
+    True for ANIL, and for one step of a model whose first step is head-only
+    (`model.static_first_step`), e.g. Conv4 with its zero head: MAML with S = 1.
+    """
+    moved = [key for key in keys if cfg.adapts(key)]
+    if cfg.steps == 1:
+        moved = [key for key in moved if not key.startswith(model.static_first_step)]
+    return cfg.steps > 0 and all(key.startswith(HEAD_PREFIX) for key in moved)
+
+
 def inner_updates(model: nn.Module, theta: Params, x_support: Tensor, y_support: Tensor,
-                  cfg: InnerConfig, ways: int | None = None, functional: bool = True) -> Iterator[Params]:
+                  cfg: InnerConfig, ways: int | None = None, functional: bool = True,
+                  support_features: Tensor | None = None) -> Iterator[Params]:
     """Yield φ_1 … φ_S of φ_{k+1} = φ_k − α ∇_φ L_support(φ_k), φ_0 = task_params(θ).
 
     Keys outside `cfg.adapt` are carried over untouched (the same tensors), and so are those
     of `model.static_first_step` in the first step, whose gradient there is exactly zero. When
-    only the head adapts (ANIL), the body's support features h(x_support; θ) are the same at
-    every step, so they are computed once and each step runs the head alone on them. With
-    `cfg.first_order` each gradient is detached, so dφ/dθ = I in the outer gradient; otherwise
-    the graph is kept and the outer gradient includes the Hessian. `functional` picks how the
-    gradient is taken (see `support_gradient`); the values are the same.
+    every step moves the head only (`moves_head_only`: ANIL, or one step from a zero head), the
+    body's support features h(x_support; θ) are the same at every step, so they are computed
+    once (or taken from `support_features`, see `joint_features`) and each step runs the head
+    alone on them. With `cfg.first_order` each gradient is detached, so dφ/dθ = I in the outer
+    gradient; otherwise the graph is kept and the outer gradient includes the Hessian.
+    `functional` picks how the gradient is taken (see `support_gradient`); the values are the same.
     """
     phi = model.task_params(theta, ways)
     adapted = [key for key in phi if cfg.adapts(key)]
     first_step = [key for key in adapted if not key.startswith(model.static_first_step)]
-    head_only = cfg.steps > 0 and all(key.startswith(HEAD_PREFIX) for key in adapted)
+    head_only = moves_head_only(model, cfg, list(phi))
     if head_only:  # the body is fixed: one forward pass gives the features every step reuses
-        x_support = predict(model, phi, x_support, part="body")
+        x_support = predict(model, phi, x_support, part="body") if support_features is None else support_features
+    elif support_features is not None:
+        raise ValueError("support_features apply only when the inner loop moves the head alone")
     part = "head" if head_only else "all"
     for step in range(cfg.steps):
         moving = first_step if step == 0 else adapted  # skip gradients known to be exactly zero
@@ -104,10 +120,11 @@ def inner_updates(model: nn.Module, theta: Params, x_support: Tensor, y_support:
 
 
 def adapt(model: nn.Module, theta: Params, x_support: Tensor, y_support: Tensor,
-          cfg: InnerConfig, ways: int | None = None, functional: bool = True) -> Params:
+          cfg: InnerConfig, ways: int | None = None, functional: bool = True,
+          support_features: Tensor | None = None) -> Params:
     """φ_S: the task-specific parameters after `cfg.steps` inner steps from θ."""
     phi = model.task_params(theta, ways)
-    for phi in inner_updates(model, theta, x_support, y_support, cfg, ways, functional):
+    for phi in inner_updates(model, theta, x_support, y_support, cfg, ways, functional, support_features):
         pass
     return phi
 

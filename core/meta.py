@@ -22,8 +22,8 @@ from torch import Tensor, nn
 from torch.func import grad_and_value, vmap
 
 from core.device import available_memory, measure_peak_memory, synchronize
-from core.inner import InnerConfig, adapt, query_metrics, ways_of
-from core.models import HEAD_PREFIX, Params, layer_of
+from core.inner import InnerConfig, adapt, moves_head_only, query_metrics, ways_of
+from core.models import HEAD_PREFIX, Params, joint_features, layer_of
 from core.tasks import Task
 
 ALGORITHMS = ("maml", "fomaml", "anil", "reptile")
@@ -64,6 +64,12 @@ def task_meta_gradient(model: nn.Module, algorithm: str, cfg: InnerConfig, ways:
     functional=False: plain autograd (θ's tensors must require grad), for a Python loop.
     """
     def adapted_metrics(theta, xs, ys, xq, yq):
+        if moves_head_only(model, cfg, list(model.task_params(theta, ways))):
+            # the body stays at θ: one pass over [support; query] serves the steps and the query
+            support_features, query_features = joint_features(model, model.task_params(theta, ways), xs, xq)
+            phi = adapt(model, theta, xs, ys, cfg, ways, functional, support_features)
+            query_loss, accuracy, _ = query_metrics(model, phi, support_features, query_features, yq, part="head")
+            return phi, query_loss, accuracy
         phi = adapt(model, theta, xs, ys, cfg, ways, functional)
         query_loss, accuracy, _ = query_metrics(model, phi, xs, xq, yq)
         return phi, query_loss, accuracy

@@ -70,7 +70,13 @@ class BatchStatNorm(nn.Module):
 
 
 class ConvBlock(nn.Module):
-    """3×3 conv → BatchStatNorm → ReLU → 2×2 max-pool (computed as pool then ReLU: they commute)."""
+    """3×3 conv → BatchStatNorm → ReLU → 2×2 max-pool (computed as pool then ReLU: they commute).
+
+    Plain tensors run in channels-last layout (N, H, W, C in memory): on a CPU its max-pool is
+    over 10× faster than the default layout's (W2, 28×28 × 64 channels, 80 images: 0.6 ms vs
+    8.6 ms) and a W2 meta-gradient about 20% faster. Under torch.func transforms the layout is
+    left alone, since vmap cannot express memory formats. The values are the same either way.
+    """
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -78,7 +84,10 @@ class ConvBlock(nn.Module):
         self.norm = BatchStatNorm(out_channels)
 
     def forward(self, x: Tensor, context_size: int | None = None) -> Tensor:
-        return F.relu(F.max_pool2d(self.norm(self.conv(x), context_size), 2))  # = pool(relu(·)), 4× less ReLU
+        y = self.conv(x)
+        if not torch._C._functorch.is_functorch_wrapped_tensor(y):  # not under vmap or grad
+            y = y.contiguous(memory_format=torch.channels_last)  # a no-op after the first block
+        return F.relu(F.max_pool2d(self.norm(y, context_size), 2))  # = pool(relu(·)), 4× less ReLU
 
 
 class ZeroInitHead(nn.Module):
@@ -190,6 +199,18 @@ def predict(model: nn.Module, params: Params, x: Tensor, context: Tensor | None 
     joined = torch.cat([context, x])
     return functional_call(model, params, (joined,), {"context_size": context.shape[0], **selected}
                            )[context.shape[0]:]
+
+
+def joint_features(model: nn.Module, params: Params, x_support: Tensor, x_query: Tensor) -> tuple[Tensor, Tensor]:
+    """The body's features (h(x_support), h(x_query)) from one pass over [support; query].
+
+    BatchNorm moments come from the support rows, so both equal what `predict(..., part='body')`
+    gives for each set (the support alone; the query with the support as context).
+    """
+    joined = torch.cat([x_support, x_query])
+    options = {"part": "body", **({"context_size": x_support.shape[0]} if model.context_norm else {})}
+    features = functional_call(model, params, (joined,), options)
+    return features[:x_support.shape[0]], features[x_support.shape[0]:]
 
 
 def loss(model: nn.Module, params: Params, x: Tensor, y: Tensor, context: Tensor | None = None,

@@ -154,3 +154,60 @@ def test_anil_runs_the_body_on_the_support_set_once(functional):
     calls.clear()
     adapt(model, theta, task.x_support, task.y_support, inner_config("maml", 0.4, 5), ways_of(task), functional)
     assert len(calls) == 5  # the body moves, so every step runs it again
+
+
+@pytest.mark.parametrize("algorithm,steps,body_passes", [("maml", 1, 1), ("anil", 3, 1), ("fomaml", 1, 1),
+                                                         ("maml", 2, 3), ("fomaml", 3, 4)])
+def test_meta_gradient_runs_the_body_once_while_it_stays_at_theta(algorithm, steps, body_passes):
+    from core.meta import meta_gradient
+
+    model, theta = tiny_conv()
+    task = pattern_episodes(tasks=1)
+    rows = []
+    model.body[0].register_forward_hook(lambda module, inputs, output: rows.append(inputs[0].shape[0]))
+    meta_gradient(model, theta, task, algorithm, 0.4, steps, "loop")
+    support, query = task.x_support.shape[1], task.x_query.shape[1]
+    assert len(rows) == body_passes  # S steps and the query: 1 pass while the body stays at θ, else S + 1
+    assert rows[-1] == support + query  # the last pass is [support; query], BatchNorm from the support rows
+
+
+def test_moves_head_only():
+    from core.inner import moves_head_only
+
+    conv, conv_theta = tiny_conv()
+    mlp, mlp_theta = tiny_mlp()
+    conv_keys, mlp_keys = list(conv.task_params(conv_theta, 3)), list(mlp_theta)
+    assert moves_head_only(conv, inner_config("maml", 0.4, 1), conv_keys)  # the zero head: step 1 is head-only
+    assert not moves_head_only(conv, inner_config("maml", 0.4, 2), conv_keys)
+    assert moves_head_only(conv, inner_config("anil", 0.4, 7), conv_keys)
+    assert not moves_head_only(mlp, inner_config("maml", 0.01, 1), mlp_keys)
+    assert moves_head_only(mlp, inner_config("anil", 0.01, 1), mlp_keys)
+    assert not moves_head_only(conv, inner_config("anil", 0.4, 0), conv_keys)  # no steps: nothing to reuse
+
+
+def test_joint_features_equal_separate_passes():
+    from core.models import joint_features, predict
+
+    model, theta = tiny_conv()
+    task = pattern_episodes(tasks=1)[0]
+    params = model.task_params(theta, ways_of(task))
+    support, query = joint_features(model, params, task.x_support, task.x_query)
+    torch.testing.assert_close(support, predict(model, params, task.x_support, part="body"), rtol=0, atol=1e-12)
+    torch.testing.assert_close(query, predict(model, params, task.x_query, task.x_support, part="body"),
+                               rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="head alone"):
+        adapt(model, theta, task.x_support, task.y_support, inner_config("maml", 0.4, 2), ways_of(task),
+              support_features=support)
+
+
+def test_conv_blocks_run_channels_last_on_plain_tensors_only():
+    from torch.func import vmap
+
+    model, theta = tiny_conv()
+    block = model.body[1]
+    x = torch.randn(6, block.conv.in_channels, 8, 8, dtype=torch.float64)
+    plain = block(x)
+    assert plain.is_contiguous(memory_format=torch.channels_last)
+    batched = vmap(block)(x[None])[0]  # under vmap the layout stays the default one
+    assert batched.is_contiguous()
+    torch.testing.assert_close(plain, batched, rtol=0, atol=1e-12)
