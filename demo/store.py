@@ -66,7 +66,8 @@ def card_summary(card: dict) -> str:
     if card["task"] == "omniglot":
         text += f" on {len(card['data']['train_alphabets'])} alphabets"
     if card["algorithm"] != "blackbox":
-        text += f", {steps} inner step{'s' if steps != 1 else ''} at α = {config['inner_lr']:g} in training"
+        text += f", {steps} inner step{'s' if steps != 1 else ''} at α = {config['inner_lr']:g}"
+        text += f" on K = {config['support']} points in training" if card["task"] == "sinusoid" and steps else " in training"
     report = card.get("metrics", {}).get("report") or []
     text += "."
     if card["task"] == "omniglot":

@@ -195,7 +195,7 @@ def test_the_app_builds_without_launching(store):
 
 def test_checkpoint_summary_comes_from_the_card(store):
     assert store.summary("sinusoid", "maml") == ("**MAML** checkpoint: 20 meta-iterations, 1 inner step at "
-                                                 "α = 0.01 in training.")
+                                                 "α = 0.01 on K = 10 points in training.")
     assert store.summary("sinusoid", "reptile") == ""  # no such checkpoint in this store
     assert store.summary("omniglot", None) == ""
     shipped = CheckpointStore()
@@ -206,3 +206,4 @@ def test_checkpoint_summary_comes_from_the_card(store):
     assert f"5-way 1-shot {100 * stat['mean']:.1f} ± {100 * stat['ci95']:.1f}%" in line
     assert f"on {len(card['data']['train_alphabets'])} alphabets" in line and "Balinese" in line
     assert "in one forward pass" in shipped.summary("sinusoid", "blackbox")
+    assert "on K = 5 points in training" in shipped.summary("sinusoid", "maml")  # as the Makefile trains it
