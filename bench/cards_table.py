@@ -54,10 +54,10 @@ def main() -> int:
             print("\n".join(rows(chosen)) + "\n")
         for card in chosen:
             config, steps = card["config"], card["config"]["train_steps"]
+            episode = f"K = {config['support']}" if task == "sinusoid" else f"{config['ways']}-way {config['support']}-shot"
             trained_on = {"blackbox": f"K = 1..{config['support']}, no inner steps",
-                          "pretrained": "pooled tasks, no inner steps"}.get(card["algorithm"]) or (
-                f"{'K = ' if task == 'sinusoid' else str(config['ways']) + '-way '}{config['support']}"
-                f"{'' if task == 'sinusoid' else '-shot'}, {steps} inner step{'s' if steps != 1 else ''}")
+                          "pretrained": "pooled tasks, no inner steps"}.get(
+                card["algorithm"], f"{episode}, {steps} inner step{'s' if steps != 1 else ''}")
             print(f"- {card['checkpoint']}: {card['iterations']} iterations ({trained_on}), "
                   f"{card['wall_time_s']:.0f} s on {card['device']}, sha256 {card['sha256'][:12]}…")
         print()

@@ -21,9 +21,9 @@ from torch.func import vmap
 from core.blackbox import BlackBoxRegressor, blackbox_query_losses
 from core.checkpoints import card_path, load_checkpoint
 from core.device import generator, resolve_device
-from core.inner import InnerConfig, inner_updates, query_metrics, trace_adaptation, ways_of
+from core.inner import InnerConfig, inner_updates, moves_head_only, query_metrics, trace_adaptation, ways_of
 from core.meta import ALGORITHMS, inner_config
-from core.models import HEAD_PREFIX, Params, predict
+from core.models import HEAD_PREFIX, Params, joint_features, predict
 from core.tasks import PointRules, SinusoidDistribution, Task, stack_tasks, task_from_points
 
 
@@ -38,8 +38,9 @@ def evaluate_steps(model: nn.Module, theta: Params, batch: Task, cfg: InnerConfi
     (chunk 1) a plain loop over tasks with autograd, where vmap over per-task conv weights ran
     2× slower (Conv4, 20-way 1-shot, 3 steps, one thread: 1.9 s vs 1.0 s per episode with 15
     queries per class) and plain tensors run the conv blocks channels-last (`ConvBlock`). The
-    query features are computed again only when the body has moved (not at all after step 0
-    for ANIL; not for step 1 when the first step is head-only). Accuracy is NaN for regression.
+    body runs once on [support; query] at θ (`joint_features`; the inner loop reuses its support
+    features when the body stays at θ), and again on the queries only when it has moved (not at
+    all for ANIL; not for step 1 when the first step is head-only). Accuracy is NaN for regression.
     """
     if isinstance(model, BlackBoxRegressor):  # no inner steps: one row, k = 0
         losses = blackbox_query_losses(model, {k: v.detach() for k, v in theta.items()}, batch).detach()
@@ -51,12 +52,18 @@ def evaluate_steps(model: nn.Module, theta: Params, batch: Task, cfg: InnerConfi
     theta = {key: value.detach() for key, value in theta.items()}
     functional = chunk != 1  # vmap needs torch.func's gradients; a plain loop takes autograd's
 
+    def body_of(phi: Params) -> list[Tensor]:
+        return [value for key, value in phi.items() if not key.startswith(HEAD_PREFIX)]
+
     def curve(xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> tuple[Tensor, Tensor]:
-        phis = [model.task_params(theta, ways), *inner_updates(model, theta, xs, ys, watch, ways, functional)]
-        metrics, body, features = [], None, None
+        start = model.task_params(theta, ways)
+        support_features, features = joint_features(model, start, xs, xq)  # the body at θ, one pass
+        reused = support_features if moves_head_only(model, watch, list(start)) else None
+        phis = [start, *inner_updates(model, theta, xs, ys, watch, ways, functional, reused)]
+        metrics, body = [], body_of(start)
         for phi in phis:
-            current = [value for key, value in phi.items() if not key.startswith(HEAD_PREFIX)]
-            if body is None or any(a is not b for a, b in zip(current, body)):  # the body moved: run it again
+            current = body_of(phi)
+            if any(a is not b for a, b in zip(current, body)):  # the body moved: run it again
                 body, features = current, predict(model, phi, xq, context=xs, part="body")
             metrics.append(query_metrics(model, phi, xs, features, yq, part="head")[:2])
         return torch.stack([m[0] for m in metrics]), torch.stack([m[1] for m in metrics])

@@ -64,14 +64,12 @@ def task_meta_gradient(model: nn.Module, algorithm: str, cfg: InnerConfig, ways:
     functional=False: plain autograd (θ's tensors must require grad), for a Python loop.
     """
     def adapted_metrics(theta, xs, ys, xq, yq):
-        if moves_head_only(model, cfg, list(model.task_params(theta, ways))):
-            # the body stays at θ: one pass over [support; query] serves the steps and the query
-            support_features, query_features = joint_features(model, model.task_params(theta, ways), xs, xq)
-            phi = adapt(model, theta, xs, ys, cfg, ways, functional, support_features)
-            query_loss, accuracy, _ = query_metrics(model, phi, support_features, query_features, yq, part="head")
-            return phi, query_loss, accuracy
-        phi = adapt(model, theta, xs, ys, cfg, ways, functional)
-        query_loss, accuracy, _ = query_metrics(model, phi, xs, xq, yq)
+        start = model.task_params(theta, ways)
+        body_stays = moves_head_only(model, cfg, list(start))
+        # while the body stays at θ, one pass over [support; query] serves the steps and the query
+        context, queries = joint_features(model, start, xs, xq) if body_stays else (xs, xq)
+        phi = adapt(model, theta, xs, ys, cfg, ways, functional, context if body_stays else None)
+        query_loss, accuracy, _ = query_metrics(model, phi, context, queries, yq, "head" if body_stays else "all")
         return phi, query_loss, accuracy
 
     if algorithm == "reptile":
