@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from core.evaluate import PAPER
+from core.train import describe_training_episodes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
@@ -54,7 +55,7 @@ def main() -> int:
             print("\n".join(rows(chosen)) + "\n")
         for card in chosen:
             config, steps = card["config"], card["config"]["train_steps"]
-            episode = f"K = {config['support']}" if task == "sinusoid" else f"{config['ways']}-way {config['support']}-shot"
+            episode = f"K = {config['support']}" if task == "sinusoid" else describe_training_episodes(config)
             trained_on = {"blackbox": f"K = 1..{config['support']}, no inner steps",
                           "pretrained": "pooled tasks, no inner steps"}.get(
                 card["algorithm"], f"{episode}, {steps} inner step{'s' if steps != 1 else ''}")

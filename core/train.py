@@ -48,6 +48,7 @@ class TrainConfig:
     support: int = 10  # sinusoid K / Omniglot shots per class
     query: int = 10  # sinusoid Q / Omniglot queries per class
     ways: int = 5  # Omniglot N
+    episode_mix: tuple[str, ...] = ()  # Omniglot: training episode shapes "NxK:Q", one per meta-iteration in turn
     val_alphabets: int = 2  # Omniglot: whole alphabets held out for validation
     validate_every: int = 500  # iterations between validations (and checkpoints)
     validation_tasks: int = 200  # fixed validation tasks (episodes)
@@ -75,8 +76,39 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
         if self.task == "omniglot" and self.ways < 2:
             raise ValueError(f"ways must be >= 2, got {self.ways}")
+        object.__setattr__(self, "episode_mix", tuple(self.episode_mix))  # a list from argparse or JSON
+        if self.episode_mix and self.task != "omniglot":
+            raise ValueError("episode_mix is for the omniglot task")
+        for text in self.episode_mix:
+            parse_episode_shape(text)
         if self.strategy != "auto":
             parse_strategy(self.strategy)
+
+
+def parse_episode_shape(text: str) -> tuple[int, int, int]:
+    """"NxK:Q" (N-way, K-shot, Q queries per class) → (N, K, Q), e.g. "20x1:1" → (20, 1, 1)."""
+    try:
+        shape, queries = text.split(":")
+        ways, shots = shape.lower().split("x")
+        n, k, q = int(ways), int(shots), int(queries)
+    except ValueError:
+        raise ValueError(f"episode shape {text!r} is not NxK:Q (N-way, K-shot, Q queries per class), "
+                         "e.g. 5x1:5 or 20x1:1") from None
+    if n < 2 or k < 1 or q < 1:
+        raise ValueError(f"episode shape {text!r} needs N >= 2, K >= 1 and Q >= 1")
+    return n, k, q
+
+
+def describe_training_episodes(config: dict) -> str:
+    """A card config's Omniglot training episodes in words, e.g. '5-way 1-shot', or for a mix
+    '5-way 1-shot (2 of 4), 5-way 5-shot, 20-way 1-shot, in turn'."""
+    shapes = [parse_episode_shape(text)[:2] for text in config.get("episode_mix") or ()]
+    shapes = shapes or [(config["ways"], config["support"])]
+    counts = {shape: shapes.count(shape) for shape in shapes}  # first-seen order
+    if len(counts) == 1:
+        return f"{shapes[0][0]}-way {shapes[0][1]}-shot"
+    words = [f"{n}-way {k}-shot" + (f" ({c} of {len(shapes)})" if c > 1 else "") for (n, k), c in counts.items()]
+    return ", ".join(words) + ", in turn"
 
 
 PAPER_DEFAULTS = {
@@ -118,6 +150,8 @@ class TaskSource:
         characters = load_omniglot(paths)
         self.train_chars, self.val_chars = split_alphabets(characters, cfg.val_alphabets, cfg.seed)
         self.episode = EpisodeConfig(ways=cfg.ways, shots=cfg.support, queries=cfg.query)
+        shapes = [parse_episode_shape(text) for text in cfg.episode_mix]
+        self.training_episodes = [EpisodeConfig(ways=n, shots=k, queries=q) for n, k, q in shapes] or [self.episode]
         self.data_card = {
             "sources": [{"name": Path(p).name, "sha256": sha256_of(p) if Path(p).is_file() else None} for p in paths],
             "train_alphabets": sorted(set(self.train_chars.alphabets)),
@@ -126,8 +160,11 @@ class TaskSource:
         }
 
     def sample(self, tasks: int, gen: torch.Generator, device: torch.device | str = "cpu",
-               validation: bool = False, augment: bool = False) -> Task:
+               validation: bool = False, augment: bool = False, iteration: int = 1) -> Task:
         """A batch of tasks on `device` (held-out alphabets when `validation`), jittered if `augment`.
+
+        Omniglot training batches of meta-iteration t = 1, 2, … take the shapes of cfg.episode_mix
+        in turn (shape (t − 1) mod M); validation batches are always cfg's ways × support : query.
 
         Images are jittered after the move, on the device: on a GPU machine the CPU then only
         indexes images, and processes sharing the CPU do not fight over its threads.
@@ -136,7 +173,8 @@ class TaskSource:
             return self.distribution.sample(tasks, gen).to(device)
         from core.omniglot import AugmentConfig, augment_episodes, sample_episodes
         chars = self.val_chars if validation else self.train_chars
-        batch = sample_episodes(chars, self.episode, tasks, gen).to(device)
+        episode = self.episode if validation else self.training_episodes[(iteration - 1) % len(self.training_episodes)]
+        batch = sample_episodes(chars, episode, tasks, gen).to(device)
         return augment_episodes(batch, AugmentConfig(), gen) if augment else batch
 
 
@@ -298,7 +336,7 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
     card: dict = {}
     running_loss = math.nan
     for iteration in range(start + 1, cfg.iterations + 1):
-        batch = source.sample(cfg.meta_batch, sampler, dev, augment=cfg.augment)
+        batch = source.sample(cfg.meta_batch, sampler, dev, augment=cfg.augment, iteration=iteration)
         detached = {k: v.detach() for k, v in theta.items()}
         for group in optimizer.param_groups:
             group["lr"] = meta_lr_at(cfg, iteration)
@@ -381,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--support", type=int, help="sinusoid K (10) / Omniglot shots (1)")
     parser.add_argument("--query", type=int, help="sinusoid query points (10) / Omniglot queries per class (15)")
     parser.add_argument("--ways", type=int, help="Omniglot N (5)")
+    parser.add_argument("--episode-mix", nargs="+", type=str,
+                        help='Omniglot training episodes "NxK:Q" taken in turn, e.g. 5x1:5 5x5:3 20x1:1 '
+                             '(default: ways x support : query)')
     parser.add_argument("--val-alphabets", type=int, help="Omniglot alphabets held out (2)")
     parser.add_argument("--validate-every", type=int, help="iterations between validations and checkpoints")
     parser.add_argument("--validation-tasks", type=int, help="fixed validation tasks (200)")

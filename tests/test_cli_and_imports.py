@@ -90,6 +90,7 @@ def test_evaluate_sinusoid_sample_reports_confidence_intervals(sinusoid_checkpoi
     (["--task", "sinusoid", "--iterations", "5", "--device", "tpu", "--out", "x.pt"], "device"),
     (["--task", "sinusoid", "--iterations", "5", "--resume", "--out", "nowhere/x.pt"], "no training state"),
     (["--task", "omniglot", "--iterations", "5", "--data", "missing.zip", "--out", "x.pt"], "missing.zip"),
+    (["--task", "omniglot", "--iterations", "5", "--episode-mix", "20x1", "--out", "x.pt"], "is not NxK:Q"),
 ])
 def test_train_rejects_bad_input_with_a_message(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from core.train import describe_training_episodes
 from demo import build_app, characters, inputs, sinusoid
 from demo.playback import Playback, step_once, toggle_pause
 from demo.store import CheckpointStore
@@ -205,5 +206,6 @@ def test_checkpoint_summary_comes_from_the_card(store):
     line = shipped.summary("omniglot", "maml")
     assert f"5-way 1-shot {100 * stat['mean']:.1f} ± {100 * stat['ci95']:.1f}%" in line
     assert f"on {len(card['data']['train_alphabets'])} alphabets" in line and "Balinese" in line
+    assert f"({describe_training_episodes(card['config'])} episodes)" in line
     assert "in one forward pass" in shipped.summary("sinusoid", "blackbox")
     assert "on K = 5 points in training" in shipped.summary("sinusoid", "maml")  # as the Makefile trains it

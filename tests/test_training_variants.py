@@ -115,3 +115,36 @@ def test_cosine_run_interrupted_and_resumed_equals_one_run(tmp_path):
     assert all(torch.equal(whole[k], parts[k]) for k in whole)
     with pytest.raises(ValueError, match="another configuration"):  # a longer cosine run is another schedule
         train.train(replace(cfg, iterations=9), tmp_path / "parts.pt", progress=False, resume=True)
+
+
+def test_episode_mix_takes_its_shapes_in_turn_and_validation_keeps_the_main_shape(tmp_path):
+    from tests.test_omniglot import write_characters
+
+    data = [str(write_characters(tmp_path / "data"))]
+    cfg = train.default_config("omniglot", ways=2, support=1, query=1, val_alphabets=1, meta_batch=2,
+                               episode_mix=["3x1:1", "4x2:1"], iterations=3, validate_every=3,
+                               validation_tasks=2, strategy="loop", test_steps=1)
+    assert cfg.episode_mix == ("3x1:1", "4x2:1")
+    source = train.TaskSource(cfg, data)
+    gen = generator(0)
+    shapes = [(b.x_support.shape[1], b.x_query.shape[1], int(b.y_support.max()) + 1)
+              for b in (source.sample(2, gen, iteration=t) for t in (1, 2, 3))]
+    assert shapes == [(3, 3, 3), (8, 4, 4), (3, 3, 3)]  # (support, query, ways) of 3x1:1, 4x2:1, 3x1:1
+    held_out = source.sample(2, gen, validation=True, iteration=2)
+    assert (held_out.x_support.shape[1], held_out.x_query.shape[1]) == (2, 2)
+    assert train.train(cfg, tmp_path / "mix.pt", data, progress=False)["iterations"] == 3
+    card = json.loads((tmp_path / "mix.pt.json").read_text())
+    assert card["config"]["episode_mix"] == ["3x1:1", "4x2:1"]
+    assert train.train(cfg, tmp_path / "mix.pt", data, progress=False, resume=True)["iterations"] == 3
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"episode_mix": ["5x1"]}, "'5x1' is not NxK:Q"),
+    ({"episode_mix": ["5xa:1"]}, "'5xa:1' is not NxK:Q"),
+    ({"episode_mix": ["1x1:1"]}, "needs N >= 2, K >= 1 and Q >= 1"),
+])
+def test_episode_mix_rejects_bad_shapes_with_a_message(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        train.default_config("omniglot", **overrides)
+    with pytest.raises(ValueError, match="episode_mix is for the omniglot task"):
+        train.default_config("sinusoid", episode_mix=["5x1:5"])
