@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from core.evaluate import PAPER
-from core.train import describe_training_episodes
+from core.omniglot import describe_training_episodes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 

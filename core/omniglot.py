@@ -100,6 +100,32 @@ class EpisodeConfig:
             raise ValueError(f"queries must be at least 0, got {self.queries}")
 
 
+def parse_episode_shape(text: str) -> EpisodeConfig:
+    """"NxK:Q" → N-way K-shot episodes with Q queries per class, e.g. "20x1:1"."""
+    try:
+        shape, queries = text.split(":")
+        ways, shots = shape.lower().split("x")
+        n, k, q = int(ways), int(shots), int(queries)
+    except ValueError:
+        raise ValueError(f"episode shape {text!r} is not NxK:Q (N-way, K-shot, Q queries per class), "
+                         "e.g. 5x1:5 or 20x1:1") from None
+    if n < 2 or k < 1 or q < 1:
+        raise ValueError(f"episode shape {text!r} needs N >= 2, K >= 1 and Q >= 1")
+    return EpisodeConfig(ways=n, shots=k, queries=q)
+
+
+def describe_training_episodes(config: dict) -> str:
+    """A card config's Omniglot training episodes in words, e.g. '5-way 1-shot', or for a mix
+    '5-way 1-shot (2 of 4), 5-way 5-shot, 20-way 1-shot, in turn'."""
+    shapes = [(e.ways, e.shots) for e in map(parse_episode_shape, config.get("episode_mix") or ())]
+    shapes = shapes or [(config["ways"], config["support"])]
+    counts = {shape: shapes.count(shape) for shape in shapes}  # first-seen order
+    if len(counts) == 1:
+        return f"{shapes[0][0]}-way {shapes[0][1]}-shot"
+    words = [f"{n}-way {k}-shot" + (f" ({c} of {len(shapes)})" if c > 1 else "") for (n, k), c in counts.items()]
+    return ", ".join(words) + ", in turn"
+
+
 # ----------------------------------------------------------------------------- image pipeline
 
 

@@ -26,6 +26,8 @@ from core.evaluate import evaluate_steps, mean_ci
 from core.meta import ALGORITHMS, choose_strategy, inner_config, meta_gradient, parse_strategy
 from core.blackbox import BlackBoxRegressor, blackbox_gradient
 from core.models import Conv4, SinusoidMLP, build_model, params
+from core.omniglot import (AugmentConfig, EpisodeConfig, augment_episodes, default_sources, load_omniglot,
+                           parse_episode_shape, sample_episodes, split_alphabets)
 from core.tasks import SinusoidDistribution, Task
 
 TASKS = ("sinusoid", "omniglot")
@@ -85,32 +87,6 @@ class TrainConfig:
             parse_strategy(self.strategy)
 
 
-def parse_episode_shape(text: str) -> tuple[int, int, int]:
-    """"NxK:Q" (N-way, K-shot, Q queries per class) → (N, K, Q), e.g. "20x1:1" → (20, 1, 1)."""
-    try:
-        shape, queries = text.split(":")
-        ways, shots = shape.lower().split("x")
-        n, k, q = int(ways), int(shots), int(queries)
-    except ValueError:
-        raise ValueError(f"episode shape {text!r} is not NxK:Q (N-way, K-shot, Q queries per class), "
-                         "e.g. 5x1:5 or 20x1:1") from None
-    if n < 2 or k < 1 or q < 1:
-        raise ValueError(f"episode shape {text!r} needs N >= 2, K >= 1 and Q >= 1")
-    return n, k, q
-
-
-def describe_training_episodes(config: dict) -> str:
-    """A card config's Omniglot training episodes in words, e.g. '5-way 1-shot', or for a mix
-    '5-way 1-shot (2 of 4), 5-way 5-shot, 20-way 1-shot, in turn'."""
-    shapes = [parse_episode_shape(text)[:2] for text in config.get("episode_mix") or ()]
-    shapes = shapes or [(config["ways"], config["support"])]
-    counts = {shape: shapes.count(shape) for shape in shapes}  # first-seen order
-    if len(counts) == 1:
-        return f"{shapes[0][0]}-way {shapes[0][1]}-shot"
-    words = [f"{n}-way {k}-shot" + (f" ({c} of {len(shapes)})" if c > 1 else "") for (n, k), c in counts.items()]
-    return ", ".join(words) + ", in turn"
-
-
 PAPER_DEFAULTS = {
     "sinusoid": {},
     "omniglot": {"meta_batch": 32, "inner_lr": 0.4, "test_steps": 3, "support": 1, "query": 15},
@@ -143,15 +119,13 @@ class TaskSource:
             self.data_card = {"distribution": {k: list(v) if isinstance(v, tuple) else v
                                                for k, v in asdict(self.distribution).items()}}
             return
-        from core.omniglot import EpisodeConfig, default_sources, load_omniglot, split_alphabets
         paths = data or default_sources()
         if not paths:
             raise ValueError("Omniglot training needs --data (folders or .zip archives); none found")
         characters = load_omniglot(paths)
         self.train_chars, self.val_chars = split_alphabets(characters, cfg.val_alphabets, cfg.seed)
         self.episode = EpisodeConfig(ways=cfg.ways, shots=cfg.support, queries=cfg.query)
-        shapes = [parse_episode_shape(text) for text in cfg.episode_mix]
-        self.training_episodes = [EpisodeConfig(ways=n, shots=k, queries=q) for n, k, q in shapes] or [self.episode]
+        self.training_episodes = [parse_episode_shape(text) for text in cfg.episode_mix] or [self.episode]
         self.data_card = {
             "sources": [{"name": Path(p).name, "sha256": sha256_of(p) if Path(p).is_file() else None} for p in paths],
             "train_alphabets": sorted(set(self.train_chars.alphabets)),
@@ -171,7 +145,6 @@ class TaskSource:
         """
         if self.cfg.task == "sinusoid":
             return self.distribution.sample(tasks, gen).to(device)
-        from core.omniglot import AugmentConfig, augment_episodes, sample_episodes
         chars = self.val_chars if validation else self.train_chars
         episode = self.episode if validation else self.training_episodes[(iteration - 1) % len(self.training_episodes)]
         batch = sample_episodes(chars, episode, tasks, gen).to(device)

@@ -9,7 +9,7 @@ import torch
 
 from core.checkpoints import card_path, load_checkpoint
 from core.device import default_device
-from core.train import describe_training_episodes
+from core.omniglot import describe_training_episodes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 LABELS = {"maml": "MAML", "fomaml": "First-order MAML", "anil": "ANIL", "reptile": "Reptile",

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from core.train import describe_training_episodes
+from core.omniglot import describe_training_episodes
 from demo import build_app, characters, inputs, sinusoid
 from demo.playback import Playback, step_once, toggle_pause
 from demo.store import CheckpointStore
