@@ -89,6 +89,7 @@ class EpisodeConfig:
     shots: int = 1  # support images per class
     queries: int = 15  # query images per class
     rotations: bool = True  # each character's rotations by 0/90/180/270 degrees are distinct classes
+    mirrors: bool = False  # each class's mirror image (flipped left-right, then turned) is a class too
 
     def __post_init__(self) -> None:
         """Refuse episode shapes that make no sense whatever the data."""
@@ -493,13 +494,15 @@ def _select_characters(chars: OmniglotCharacters, indices: list[int]) -> Omniglo
 def sample_episode(chars: OmniglotCharacters, cfg: EpisodeConfig, generator: torch.Generator) -> Task:
     """One N-way K-shot episode: `ways` distinct classes, `shots + queries` distinct drawers each.
 
-    A class is a character, or with cfg.rotations a (character, rotation) pair; rotations are
-    counter-clockwise (torch.rot90). Labels 0..ways-1 follow the order of info["classes"],
-    and support and query sets are ordered class by class.
+    A class is a character, or with cfg.rotations a (character, rotation) pair, and with
+    cfg.mirrors also a (character, mirror, rotation) triple: the mirror image is flipped
+    left-right before the counter-clockwise rotation (torch.rot90). Labels 0..ways-1 follow the
+    order of info["classes"], and support and query sets are ordered class by class.
     """
     n_characters, n_drawers = chars.images.shape[:2]
     n_rotations = len(ROTATIONS_DEGREES) if cfg.rotations else 1
-    n_classes = n_characters * n_rotations
+    n_variants = n_rotations * (2 if cfg.mirrors else 1)  # class ids run character by character
+    n_classes = n_characters * n_variants
     if cfg.ways > n_classes:
         raise ValueError(f"ways={cfg.ways} is more than the {n_classes} classes available")
     if cfg.shots + cfg.queries > n_drawers:
@@ -508,10 +511,13 @@ def sample_episode(chars: OmniglotCharacters, cfg: EpisodeConfig, generator: tor
     classes = torch.randperm(n_classes, generator=generator)[:cfg.ways].tolist()
     per_class, names = [], []
     for class_id in classes:
-        character, rotation = divmod(class_id, n_rotations)
+        character, variant = divmod(class_id, n_variants)
+        mirrored, rotation = divmod(variant, n_rotations)
         drawers = torch.randperm(n_drawers, generator=generator)[:cfg.shots + cfg.queries]
-        per_class.append(torch.rot90(chars.images[character, drawers], rotation, dims=(-2, -1)))
-        names.append(f"{chars.names[character]}@{ROTATIONS_DEGREES[rotation]}")
+        images = chars.images[character, drawers]
+        images = images.flip(-1) if mirrored else images
+        per_class.append(torch.rot90(images, rotation, dims=(-2, -1)))
+        names.append(f"{chars.names[character]}@{ROTATIONS_DEGREES[rotation]}" + (" mirrored" if mirrored else ""))
     images = torch.stack(per_class).unsqueeze(2)  # (ways, shots + queries, 1, 28, 28)
     labels = torch.arange(cfg.ways)
     return Task(images[:, :cfg.shots].reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE).contiguous(),

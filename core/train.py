@@ -57,6 +57,7 @@ class TrainConfig:
     seed: int = 0  # seeds θ's initialisation, the task sampler and the validation tasks
     strategy: str = "auto"  # 'auto' (measure), 'loop', 'vmap' or 'vmap:<chunk>'
     augment: bool = False  # Omniglot: random affine jitter of training images (AugmentConfig)
+    mirror_classes: bool = False  # Omniglot: mirror images of training characters are classes too
     model: dict | None = None  # model spec; None: the task's default (MLP 1-40-40-1 or Conv4)
 
     def __post_init__(self):
@@ -81,6 +82,8 @@ class TrainConfig:
         object.__setattr__(self, "episode_mix", tuple(self.episode_mix))  # a list from argparse or JSON
         if self.episode_mix and self.task != "omniglot":
             raise ValueError("episode_mix is for the omniglot task")
+        if self.mirror_classes and self.task != "omniglot":
+            raise ValueError("mirror_classes is for the omniglot task")
         for text in self.episode_mix:
             parse_episode_shape(text)
         if self.strategy != "auto":
@@ -125,12 +128,14 @@ class TaskSource:
         characters = load_omniglot(paths)
         self.train_chars, self.val_chars = split_alphabets(characters, cfg.val_alphabets, cfg.seed)
         self.episode = EpisodeConfig(ways=cfg.ways, shots=cfg.support, queries=cfg.query)
-        self.training_episodes = [parse_episode_shape(text) for text in cfg.episode_mix] or [self.episode]
+        self.training_episodes = [replace(episode, mirrors=cfg.mirror_classes)
+                                  for episode in [parse_episode_shape(text) for text in cfg.episode_mix] or [self.episode]]
         self.data_card = {
             "sources": [{"name": Path(p).name, "sha256": sha256_of(p) if Path(p).is_file() else None} for p in paths],
             "train_alphabets": sorted(set(self.train_chars.alphabets)),
             "val_alphabets": sorted(set(self.val_chars.alphabets)),
             "rotations_as_classes": self.episode.rotations,
+            "mirrors_as_classes": cfg.mirror_classes,  # in training episodes only
         }
 
     def sample(self, tasks: int, gen: torch.Generator, device: torch.device | str = "cpu",
@@ -401,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategy", help="auto (measure), loop, vmap or vmap:<chunk>")
     parser.add_argument("--seed", type=int, help="seed (0)")
     parser.add_argument("--augment", action="store_true", default=None, help="Omniglot: affine jitter of training images")
+    parser.add_argument("--mirror-classes", action="store_true", default=None,
+                        help="Omniglot: mirror images of training characters are classes too (2x the classes)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--resume", action="store_true", help="continue from PATH.state.pt")
     parser.add_argument("--max-minutes", type=float, help="stop (validated and saved) after this much wall time")
