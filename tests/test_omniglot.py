@@ -203,9 +203,11 @@ def test_split_alphabets_errors(chars):
         split_alphabets(chars, len(ALPHABETS), seed=0)
 
 
-def drawer_of(chars: OmniglotCharacters, character: int, rotation_degrees: int, image: torch.Tensor) -> int:
-    """Index of the drawer whose image, rotated, is exactly `image` (fails if none)."""
-    rotated = torch.rot90(chars.images[character], rotation_degrees // 90, dims=(-2, -1))
+def drawer_of(chars: OmniglotCharacters, character: int, rotation_degrees: int, image: torch.Tensor,
+              mirrored: bool = False) -> int:
+    """Index of the drawer whose image, flipped left-right if `mirrored` and then rotated, is exactly `image`."""
+    drawings = chars.images[character].flip(-1) if mirrored else chars.images[character]
+    rotated = torch.rot90(drawings, rotation_degrees // 90, dims=(-2, -1))
     matches = [d for d in range(len(rotated)) if torch.equal(rotated[d], image[0])]
     assert len(matches) == 1
     return matches[0]
@@ -238,6 +240,25 @@ def test_rotated_classes_are_exact_rot90s(chars):
         name, degrees = class_name.split("@")
         drawer_of(chars, chars.names.index(name), int(degrees), image)
     assert task.x_query.shape == (0, 1, 28, 28) and task.y_query.shape == (0,)
+
+
+def test_mirrored_classes_are_flips_then_rot90s_and_double_the_classes(chars):
+    cfg = EpisodeConfig(ways=60, shots=1, queries=1, mirrors=True)  # 9 characters x 4 turns x 2 = 72 classes
+    task = sample_episode(chars, cfg, torch.Generator().manual_seed(2))
+    classes = task.info["classes"]
+    assert len(set(classes)) == 60
+    mirrored = [name.endswith(" mirrored") for name in classes]
+    assert 0 < sum(mirrored) < 60
+    for label, (class_name, flipped) in enumerate(zip(classes, mirrored)):
+        name, degrees = class_name.removesuffix(" mirrored").split("@")
+        support = drawer_of(chars, chars.names.index(name), int(degrees), task.x_support[label], flipped)
+        query = drawer_of(chars, chars.names.index(name), int(degrees), task.x_query[label], flipped)
+        assert support != query
+    with pytest.raises(ValueError, match="more than the 72 classes"):
+        sample_episode(chars, EpisodeConfig(ways=73, shots=1, queries=0, mirrors=True), torch.Generator())
+    with pytest.raises(ValueError, match="more than the 18 classes"):
+        sample_episode(chars, EpisodeConfig(ways=19, shots=1, queries=0, rotations=False, mirrors=True),
+                       torch.Generator())
 
 
 def test_episodes_are_seeded_and_stacked(chars):

@@ -138,6 +138,26 @@ def test_episode_mix_takes_its_shapes_in_turn_and_validation_keeps_the_main_shap
     assert train.train(cfg, tmp_path / "mix.pt", data, progress=False, resume=True)["iterations"] == 3
 
 
+def test_mirror_classes_reach_training_episodes_only(tmp_path):
+    from tests.test_omniglot import write_characters
+
+    data = [str(write_characters(tmp_path / "data"))]
+    cfg = train.default_config("omniglot", ways=5, support=1, query=1, val_alphabets=1, meta_batch=8,
+                               episode_mix=["5x1:1", "3x1:1"], mirror_classes=True, iterations=2,
+                               validate_every=2, validation_tasks=2, strategy="loop", test_steps=1)
+    source = train.TaskSource(cfg, data)
+    gen = generator(0)
+    for iteration in (1, 2):  # every shape of the mix draws mirrored classes
+        names = sum(source.sample(8, gen, iteration=iteration).info["classes"], [])
+        assert any(name.endswith(" mirrored") for name in names)
+    held_out = sum(source.sample(8, gen, validation=True).info["classes"], [])
+    assert not any(name.endswith(" mirrored") for name in held_out)
+    card = train.train(cfg, tmp_path / "mirror.pt", data, progress=False)
+    assert card["config"]["mirror_classes"] is True and card["data"]["mirrors_as_classes"] is True
+    with pytest.raises(ValueError, match="mirror_classes is for the omniglot task"):
+        train.default_config("sinusoid", mirror_classes=True)
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"episode_mix": ["5x1"]}, "'5x1' is not NxK:Q"),
     ({"episode_mix": ["5xa:1"]}, "'5xa:1' is not NxK:Q"),
