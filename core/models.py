@@ -114,6 +114,13 @@ class ZeroInitHead(nn.Module):
         return F.linear(h, self.weight, self.bias)
 
 
+# How Conv4's conv weights start. 'default': PyTorch's (uniform, std 1/√(3·fan_in)); 'he': normal with
+# std √(2/fan_in) (He et al. 2015), 2.45× larger. Each conv is followed by BatchNorm, so scaling a
+# conv's weights by c leaves the function unchanged but scales its gradient by 1/c: an inner step
+# of a fixed α then moves that layer's output 1/c² as far. The init sets how far the body adapts.
+CONV_INITS = ("default", "he")
+
+
 class Conv4(nn.Module):
     """4 × [3×3 conv, BatchStatNorm, ReLU, 2×2 max-pool] on (n, 1, 28, 28), then a zero-init head.
 
@@ -129,12 +136,18 @@ class Conv4(nn.Module):
     # exactly zero for every θ (and so is its derivative): the first inner step moves the head only.
     static_first_step: tuple[str, ...] = ("body.",)
 
-    def __init__(self, filters: int = 64, in_channels: int = 1):
+    def __init__(self, filters: int = 64, in_channels: int = 1, init: str = "default"):
         super().__init__()
+        if init not in CONV_INITS:
+            raise ValueError(f"unknown init {init!r}; expected one of {', '.join(CONV_INITS)}")
         self.filters = filters
         self.in_channels = in_channels
+        self.init = init
         channels = [in_channels, filters, filters, filters, filters]
         self.body = nn.ModuleList(ConvBlock(c_in, c_out) for c_in, c_out in zip(channels, channels[1:]))
+        if init == "he":
+            for block in self.body:
+                nn.init.kaiming_normal_(block.conv.weight, nonlinearity="relu")
         self.head = ZeroInitHead(filters)
 
     def features(self, x: Tensor, context_size: int | None = None) -> Tensor:  # (n, 1, 28, 28) → (n, F)
@@ -158,7 +171,7 @@ class Conv4(nn.Module):
 
     def spec(self) -> dict:
         """Constructor arguments, for model cards."""
-        return {"name": "Conv4", "filters": self.filters, "in_channels": self.in_channels}
+        return {"name": "Conv4", "filters": self.filters, "in_channels": self.in_channels, "init": self.init}
 
 
 def build_model(spec: dict) -> nn.Module:

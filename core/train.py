@@ -25,7 +25,7 @@ from core.device import describe_device, generator, resolve_device
 from core.evaluate import evaluate_steps, mean_ci
 from core.meta import ALGORITHMS, choose_strategy, inner_config, meta_gradient, parse_strategy
 from core.blackbox import BlackBoxRegressor, blackbox_gradient
-from core.models import Conv4, SinusoidMLP, build_model, params
+from core.models import CONV_INITS, Conv4, SinusoidMLP, build_model, params
 from core.omniglot import (AugmentConfig, EpisodeConfig, augment_episodes, default_sources, load_omniglot,
                            parse_episode_shape, sample_episodes, split_alphabets)
 from core.tasks import SinusoidDistribution, Task
@@ -406,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategy", help="auto (measure), loop, vmap or vmap:<chunk>")
     parser.add_argument("--seed", type=int, help="seed (0)")
     parser.add_argument("--augment", action="store_true", default=None, help="Omniglot: affine jitter of training images")
+    parser.add_argument("--conv-init", choices=CONV_INITS,
+                        help="Omniglot: Conv4's conv weights start as PyTorch's default or He's (see core.models)")
     parser.add_argument("--mirror-classes", action="store_true", default=None,
                         help="Omniglot: mirror images of training characters are classes too (2x the classes)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -421,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
     names = {f.name for f in fields(TrainConfig)}
     overrides = {name: getattr(args, name, None) for name in names if name not in ("task", "algorithm", "model")}
     try:
+        if args.conv_init is not None:
+            if args.task != "omniglot":
+                raise ValueError("--conv-init is for the omniglot task (Conv4)")
+            overrides["model"] = Conv4(init=args.conv_init).spec()
         cfg = default_config(args.task, algorithm=args.algo, **overrides)
         if args.max_minutes is not None and not args.max_minutes > 0:
             raise ValueError(f"--max-minutes must be > 0, got {args.max_minutes}")
