@@ -211,3 +211,39 @@ def test_conv_blocks_run_channels_last_on_plain_tensors_only():
     batched = vmap(block)(x[None])[0]  # under vmap the layout stays the default one
     assert batched.is_contiguous()
     torch.testing.assert_close(plain, batched, rtol=0, atol=1e-12)
+
+
+def test_he_init_scales_the_conv_weights_and_round_trips_through_the_spec():
+    from core.models import Conv4, build_model
+
+    default, he = Conv4(), Conv4(init="he")
+    for block_default, block_he in zip(default.body, he.body):
+        fan_in = block_he.conv.weight[0].numel()
+        assert float(block_he.conv.weight.detach().std()) == pytest.approx(math.sqrt(2 / fan_in), rel=0.1)
+        assert float(block_default.conv.weight.detach().std()) == pytest.approx(math.sqrt(1 / (3 * fan_in)), rel=0.1)
+    assert build_model(he.spec()).init == "he" and he.spec()["init"] == "he"
+    assert build_model({"name": "Conv4", "filters": 64, "in_channels": 1}).init == "default"  # older cards
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        Conv4(init="xavier")
+
+
+def test_scaling_a_conv_before_batchnorm_keeps_the_function_and_shrinks_the_inner_step():
+    """f(x; cW) = f(x; W) under BatchNorm, ∇_{cW} L = ∇_W L / c, so one step of α moves cW by 1/c² as much, relatively."""
+    from core.models import loss
+
+    model, theta = tiny_conv()
+    model.body[1].norm.eps = 0.0  # the identity is exact without BatchNorm's ε (float64 here)
+    task = pattern_episodes(tasks=1)[0]
+    params = model.task_params(theta, ways_of(task))
+    params["head.weight"] = torch.randn(params["head.weight"].shape, generator=generator(3), dtype=torch.float64)  # a head away from zero, so the body has a gradient
+    c = 2.5
+    key = "body.1.conv.weight"
+    scaled = {**params, key: c * params[key], "body.1.conv.bias": c * params["body.1.conv.bias"]}
+    base = loss(model, params, task.x_support, task.y_support)
+    torch.testing.assert_close(loss(model, scaled, task.x_support, task.y_support), base, rtol=1e-12, atol=0)
+
+    def weight_gradient(p):
+        weight = p[key].detach().requires_grad_()
+        return torch.autograd.grad(loss(model, {**p, key: weight}, task.x_support, task.y_support), weight)[0]
+
+    torch.testing.assert_close(weight_gradient(scaled), weight_gradient(params) / c, rtol=1e-10, atol=1e-14)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -156,6 +157,23 @@ def test_mirror_classes_reach_training_episodes_only(tmp_path):
     assert card["config"]["mirror_classes"] is True and card["data"]["mirrors_as_classes"] is True
     with pytest.raises(ValueError, match="mirror_classes is for the omniglot task"):
         train.default_config("sinusoid", mirror_classes=True)
+
+
+def test_conv_init_reaches_the_model_and_the_card(tmp_path, capsys):
+    from tests.test_omniglot import write_characters
+
+    data = str(write_characters(tmp_path / "data"))
+    argv = ["--task", "omniglot", "--iterations", "1", "--ways", "2", "--query", "1", "--val-alphabets", "1",
+            "--meta-batch", "2", "--validation-tasks", "2", "--validate-every", "1", "--strategy", "loop",
+            "--data", data, "--quiet", "--conv-init", "he", "--out", str(tmp_path / "he.pt")]
+    assert train.main(argv) == 0
+    card = json.loads((tmp_path / "he.pt.json").read_text())
+    assert card["config"]["model"]["init"] == "he"
+    theta = torch.load(tmp_path / "he.pt", weights_only=True)
+    assert float(theta["body.1.conv.weight"].std()) > 2 * math.sqrt(1 / (3 * 64 * 9))  # He's scale, not PyTorch's
+    capsys.readouterr()
+    assert train.main(["--task", "sinusoid", "--iterations", "1", "--conv-init", "he", "--out", str(tmp_path / "s.pt")]) == 2
+    assert "--conv-init is for the omniglot task" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("overrides, message", [
