@@ -14,10 +14,11 @@ from core.omniglot import describe_training_episodes
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 
-def fmt(stat: dict | None, scale: float = 1.0) -> str:
+def fmt(stat: dict | None, scale: float = 1.0, digits: tuple[str, str] = (".3g", ".2g")) -> str:
+    """'mean ± ci95' of a card's statistic; accuracies take two decimals, so 84.98 does not read as 85."""
     if not stat:
         return "–"
-    text = f"{scale * stat['mean']:.3g} ± {scale * stat['ci95']:.2g}"
+    text = f"{scale * stat['mean']:{digits[0]}} ± {scale * stat['ci95']:{digits[1]}}"
     return text + (f" ({stat['diverged']} diverged)" if stat.get("diverged") else "")
 
 
@@ -42,7 +43,7 @@ def omniglot_rows(cards: list[dict]) -> list[str]:
         for row in card["metrics"].get("report", []):
             acc, setting = row["accuracy"], f"{row['ways']}-way {row['shots']}-shot"
             lines.append(f"| {card['algorithm']} ({card['iterations']} it.) | {setting} | "
-                         + " | ".join(fmt(acc.get(k), 100) for k in ("0", "1", "2", "3"))
+                         + " | ".join(fmt(acc.get(k), 100, (".2f", ".2f")) for k in ("0", "1", "2", "3"))
                          + f" | {PAPER['omniglot']['accuracy'].get(setting, '')} |")
     return lines
 
@@ -56,6 +57,7 @@ def main() -> int:
         for card in chosen:
             config, steps = card["config"], card["config"]["train_steps"]
             episode = f"K = {config['support']}" if task == "sinusoid" else describe_training_episodes(config)
+            episode += ", mirror images as classes" if config.get("mirror_classes") else ""
             trained_on = {"blackbox": f"K = 1..{config['support']}, no inner steps",
                           "pretrained": "pooled tasks, no inner steps"}.get(
                 card["algorithm"], f"{episode}, {steps} inner step{'s' if steps != 1 else ''}")
