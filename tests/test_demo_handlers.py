@@ -206,6 +206,8 @@ def test_checkpoint_summary_comes_from_the_card(store):
     line = shipped.summary("omniglot", "maml")
     assert f"5-way 1-shot {100 * stat['mean']:.1f} ± {100 * stat['ci95']:.1f}%" in line
     assert f"on {len(card['data']['train_alphabets'])} alphabets" in line and "Balinese" in line
-    assert f"({describe_training_episodes(card['config'])} episodes)" in line
+    assert f"({describe_training_episodes(card['config'])} episodes" in line
+    assert ("mirror images as extra classes" in line) == card["config"].get("mirror_classes", False)
+    assert "mirror" not in shipped.summary("omniglot", "anil")  # trained before mirrored classes existed
     assert "in one forward pass" in shipped.summary("sinusoid", "blackbox")
     assert "on K = 5 points in training" in shipped.summary("sinusoid", "maml")  # as the Makefile trains it
