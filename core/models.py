@@ -117,7 +117,8 @@ class ZeroInitHead(nn.Module):
 # How Conv4's conv weights start. 'default': PyTorch's (uniform, std 1/√(3·fan_in)); 'he': normal with
 # std √(2/fan_in) (He et al. 2015), 2.45× larger. Each conv is followed by BatchNorm, so scaling a
 # conv's weights by c leaves the function unchanged but scales its gradient by 1/c: an inner step
-# of a fixed α then moves that layer's output 1/c² as far. The init sets how far the body adapts.
+# of a fixed α then moves those weights 1/c² as far relative to their size. So the init sets how far
+# the body adapts per step, and training (Adam at β = 1e-3) changes the weights' scale only slowly.
 CONV_INITS = ("default", "he")
 
 

@@ -128,8 +128,8 @@ class TaskSource:
         characters = load_omniglot(paths)
         self.train_chars, self.val_chars = split_alphabets(characters, cfg.val_alphabets, cfg.seed)
         self.episode = EpisodeConfig(ways=cfg.ways, shots=cfg.support, queries=cfg.query)
-        self.training_episodes = [replace(episode, mirrors=cfg.mirror_classes)
-                                  for episode in [parse_episode_shape(text) for text in cfg.episode_mix] or [self.episode]]
+        shapes = [parse_episode_shape(text) for text in cfg.episode_mix] or [self.episode]
+        self.training_episodes = [replace(shape, mirrors=cfg.mirror_classes) for shape in shapes]
         self.data_card = {
             "sources": [{"name": Path(p).name, "sha256": sha256_of(p) if Path(p).is_file() else None} for p in paths],
             "train_alphabets": sorted(set(self.train_chars.alphabets)),

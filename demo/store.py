@@ -65,8 +65,9 @@ def card_summary(card: dict) -> str:
     steps = config["train_steps"]
     text = f"**{label}** checkpoint: {card['iterations']:,} meta-iterations"
     if card["task"] == "omniglot":
-        mirrors = ", mirror images as extra classes" if config.get("mirror_classes") else ""
-        text += f" on {len(card['data']['train_alphabets'])} alphabets ({describe_training_episodes(config)} episodes{mirrors})"
+        episodes = describe_training_episodes(config) + " episodes"
+        episodes += ", mirror images as extra classes" if config.get("mirror_classes") else ""
+        text += f" on {len(card['data']['train_alphabets'])} alphabets ({episodes})"
     if card["algorithm"] != "blackbox":
         text += f", {steps} inner step{'s' if steps != 1 else ''} at α = {config['inner_lr']:g}"
         text += f" on K = {config['support']} points in training" if card["task"] == "sinusoid" and steps else " in training"
