@@ -208,6 +208,6 @@ def test_checkpoint_summary_comes_from_the_card(store):
     assert f"on {len(card['data']['train_alphabets'])} alphabets" in line and "Balinese" in line
     assert f"({describe_training_episodes(card['config'])} episodes" in line
     assert ("mirror images as extra classes" in line) == card["config"].get("mirror_classes", False)
-    assert "mirror" not in shipped.summary("omniglot", "anil")  # trained before mirrored classes existed
+    assert "mirror" not in shipped.summary("omniglot", "fomaml")  # trained before mirrored classes existed
     assert "in one forward pass" in shipped.summary("sinusoid", "blackbox")
     assert "on K = 5 points in training" in shipped.summary("sinusoid", "maml")  # as the Makefile trains it
