@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from core.evaluate import PAPER
-from core.omniglot import describe_training_episodes
+from core.omniglot import describe_training_data
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
@@ -56,8 +56,7 @@ def main() -> int:
             print("\n".join(rows(chosen)) + "\n")
         for card in chosen:
             config, steps = card["config"], card["config"]["train_steps"]
-            episode = f"K = {config['support']}" if task == "sinusoid" else describe_training_episodes(config)
-            episode += ", mirror images as classes" if config.get("mirror_classes") else ""
+            episode = f"K = {config['support']}" if task == "sinusoid" else describe_training_data(config)
             trained_on = {"blackbox": f"K = 1..{config['support']}, no inner steps",
                           "pretrained": "pooled tasks, no inner steps"}.get(
                 card["algorithm"], f"{episode}, {steps} inner step{'s' if steps != 1 else ''}")

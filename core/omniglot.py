@@ -127,6 +127,12 @@ def describe_training_episodes(config: dict) -> str:
     return ", ".join(words) + ", in turn"
 
 
+def describe_training_data(config: dict) -> str:
+    """A card config's Omniglot training data in words, e.g. '5-way 1-shot episodes, mirror images as extra classes'."""
+    mirrors = ", mirror images as extra classes" if config.get("mirror_classes") else ""
+    return f"{describe_training_episodes(config)} episodes{mirrors}"
+
+
 # ----------------------------------------------------------------------------- image pipeline
 
 

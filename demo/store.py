@@ -9,7 +9,7 @@ import torch
 
 from core.checkpoints import card_path, load_checkpoint
 from core.device import default_device
-from core.omniglot import describe_training_episodes
+from core.omniglot import describe_training_data
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 LABELS = {"maml": "MAML", "fomaml": "First-order MAML", "anil": "ANIL", "reptile": "Reptile",
@@ -65,9 +65,7 @@ def card_summary(card: dict) -> str:
     steps = config["train_steps"]
     text = f"**{label}** checkpoint: {card['iterations']:,} meta-iterations"
     if card["task"] == "omniglot":
-        episodes = describe_training_episodes(config) + " episodes"
-        episodes += ", mirror images as extra classes" if config.get("mirror_classes") else ""
-        text += f" on {len(card['data']['train_alphabets'])} alphabets ({episodes})"
+        text += f" on {len(card['data']['train_alphabets'])} alphabets ({describe_training_data(config)})"
     if card["algorithm"] != "blackbox":
         text += f", {steps} inner step{'s' if steps != 1 else ''} at α = {config['inner_lr']:g}"
         text += f" on K = {config['support']} points in training" if card["task"] == "sinusoid" and steps else " in training"
