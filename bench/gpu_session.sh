@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One device session: CUDA tests, the GPU benchmark rows, then the Omniglot checkpoints
 # (MAML, first-order MAML, ANIL trained side by side on the one GPU) and their card reports.
-# Usage (on a CUDA machine, from the repo root): OUT=dir MINUTES=5 bash bench/gpu_session.sh
+# Usage (on a CUDA machine, from the repo root): OUT=dir MINUTES=5 ITERATIONS=3000 bash bench/gpu_session.sh
 set -euo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD"
-OUT=${OUT:-/tmp/gpu_session}; MINUTES=${MINUTES:-5}
+OUT=${OUT:-/tmp/gpu_session}; MINUTES=${MINUTES:-5}; ITERATIONS=${ITERATIONS:-3000}
 DATA=${DATA:-.data/omniglot/images_background_small1.zip .data/omniglot/images_background_small2.zip}
 mkdir -p "$OUT/work"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/work/gpu.txt"
@@ -15,9 +15,12 @@ python3 -m bench.meta_gradient --device cuda --workloads W2 --steps 1 5 --algori
 python3 -m bench.meta_gradient --device cuda --workloads W1 --steps 1 --algorithms maml fomaml \
   --repeats 5 --json > "$OUT/work/bench_cuda_w1.json" 2>> "$OUT/work/bench_cuda.log"
 cat "$OUT/work/bench_cuda.log"
+# The Makefile's character recipe, with more iterations: the cosine decay of β spans ITERATIONS, so
+# pick ITERATIONS to fit MINUTES (--max-minutes only guards the budget).
 for algo in maml fomaml anil; do
-  python3 -m core.train --task omniglot --algo "$algo" --iterations 60000 --max-minutes "$MINUTES" --augment \
-    --validate-every 250 --data $DATA --device cuda --out "$OUT/work/omniglot_$algo.pt" \
+  python3 -m core.train --task omniglot --algo "$algo" --iterations "$ITERATIONS" --max-minutes "$MINUTES" \
+    --augment --mirror-classes --train-steps 3 --query 5 --schedule cosine --validate-every 250 \
+    --validation-tasks 100 --data $DATA --device cuda --out "$OUT/work/omniglot_$algo.pt" \
     > "$OUT/work/train_$algo.log" 2>&1 &
 done
 wait

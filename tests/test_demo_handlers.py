@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from core.omniglot import describe_training_episodes
 from demo import build_app, characters, inputs, sinusoid
 from demo.playback import Playback, step_once, toggle_pause
-from demo.store import CheckpointStore
+from demo.store import CheckpointStore, card_summary
 from tests.demo_fixtures import make_assets
 
 
@@ -208,6 +208,9 @@ def test_checkpoint_summary_comes_from_the_card(store):
     assert f"on {len(card['data']['train_alphabets'])} alphabets" in line and "Balinese" in line
     assert f"({describe_training_episodes(card['config'])} episodes" in line
     assert ("mirror images as extra classes" in line) == card["config"].get("mirror_classes", False)
-    assert "mirror" not in shipped.summary("omniglot", "fomaml")  # trained before mirrored classes existed
+    for algorithm in ("maml", "fomaml", "anil"):  # the Makefile trains all three with mirrored classes
+        assert "mirror images as extra classes" in shipped.summary("omniglot", algorithm)
+    unmirrored = {**card, "config": {**card["config"], "mirror_classes": False}}
+    assert "mirror" not in card_summary(unmirrored)
     assert "in one forward pass" in shipped.summary("sinusoid", "blackbox")
     assert "on K = 5 points in training" in shipped.summary("sinusoid", "maml")  # as the Makefile trains it
