@@ -46,6 +46,7 @@ class TrainConfig:
     schedule: str = "constant"  # β over the run: 'constant' or 'cosine' (decays to 0 at the last iteration)
     inner_lr: float = 0.01  # α (Omniglot: 0.4)
     train_steps: int = 1  # inner steps while meta-training
+    first_order_iterations: int = 0  # MAML: the first iterations take first-order MAML's gradient (a warm start)
     test_steps: int = 10  # inner steps for validation and evaluation (Omniglot: 3)
     support: int = 10  # sinusoid K / Omniglot shots per class
     query: int = 10  # sinusoid Q / Omniglot queries per class
@@ -68,13 +69,19 @@ class TrainConfig:
         for name in ("iterations", "meta_batch", "support", "validate_every", "validation_tasks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("train_steps", "test_steps", "query"):
+        for name in ("train_steps", "test_steps", "query", "first_order_iterations"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("meta_lr", "inner_lr"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if self.first_order_iterations and self.algorithm != "maml":
+            raise ValueError(f"first_order_iterations is a warm start for maml (its first-order relative is "
+                             f"fomaml), not for {self.algorithm}")
+        if self.first_order_iterations >= self.iterations:
+            raise ValueError(f"first_order_iterations ({self.first_order_iterations}) must be fewer than "
+                             f"iterations ({self.iterations}); use --algo fomaml for a first-order run")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
         if self.task == "omniglot" and self.ways < 2:
@@ -101,6 +108,12 @@ def meta_lr_at(cfg: TrainConfig, iteration: int) -> float:
     if cfg.schedule == "constant":
         return cfg.meta_lr
     return cfg.meta_lr * 0.5 * (1 + math.cos(math.pi * (iteration - 1) / cfg.iterations))
+
+
+def algorithm_at(cfg: TrainConfig, iteration: int) -> str:
+    """The meta-gradient of meta-iteration t = 1..T: first-order MAML's while t ≤ the warm start
+    (derivative-order annealing, Antoniou et al. 2019), the configured algorithm's after."""
+    return "fomaml" if iteration <= cfg.first_order_iterations else cfg.algorithm
 
 
 def default_config(task: str, **overrides) -> TrainConfig:
@@ -323,8 +336,8 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
             batch = Task(batch.x_support[:, :shots], batch.y_support[:, :shots], batch.x_query, batch.y_query)
             grads, loss = blackbox_gradient(model, detached, _rows(batch, local))
         else:
-            result = meta_gradient(model, detached, _rows(batch, local), cfg.algorithm, cfg.inner_lr,
-                                   train_steps, strategy)
+            result = meta_gradient(model, detached, _rows(batch, local), algorithm_at(cfg, iteration),
+                                   cfg.inner_lr, train_steps, strategy)
             grads, loss = result.grads, result.query_loss
         grads, loss = _mean_over_processes(grads, loss, share, cfg.meta_batch, world)
         for key, value in theta.items():
@@ -393,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--schedule", choices=SCHEDULES, help="β over the run: constant (default) or cosine decay to 0")
     parser.add_argument("--inner-lr", type=float, help="α (0.01 sinusoid, 0.4 Omniglot)")
     parser.add_argument("--train-steps", type=int, help="inner steps in training (1)")
+    parser.add_argument("--first-order-iterations", type=int,
+                        help="maml: take first-order MAML's gradient for the first N iterations (0), a cheaper warm start")
     parser.add_argument("--test-steps", type=int, help="inner steps in validation (10 sinusoid, 3 Omniglot)")
     parser.add_argument("--support", type=int, help="sinusoid K (10) / Omniglot shots (1)")
     parser.add_argument("--query", type=int, help="sinusoid query points (10) / Omniglot queries per class (15)")

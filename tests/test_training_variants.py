@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from core import evaluate, train
 from core.blackbox import BlackBoxRegressor, blackbox_predict
 from core.checkpoints import load_checkpoint
 from core.device import generator
+from core.meta import meta_gradient
 from core.models import params
 from core.omniglot import AugmentConfig, augment_images
 from core.tasks import SinusoidDistribution
@@ -186,3 +188,47 @@ def test_episode_mix_rejects_bad_shapes_with_a_message(overrides, message):
         train.default_config("omniglot", **overrides)
     with pytest.raises(ValueError, match="episode_mix is for the omniglot task"):
         train.default_config("sinusoid", episode_mix=["5x1:5"])
+
+
+def test_first_order_warm_start_takes_fomaml_then_maml_gradients(tmp_path):
+    cfg = train.default_config("sinusoid", iterations=3, first_order_iterations=2, validate_every=3,
+                               validation_tasks=5, meta_batch=4, strategy="loop", train_steps=2)
+    assert [train.algorithm_at(cfg, t) for t in (1, 2, 3)] == ["fomaml", "fomaml", "maml"]
+    warm = train.train(cfg, tmp_path / "warm.pt", progress=False)
+    assert warm["config"]["first_order_iterations"] == 2
+    # oracle: the same tasks and Adam, written out with the gradient each iteration should take
+    model, _ = train._build_model(cfg)
+    theta = {key: value.requires_grad_() for key, value in params(model).items()}
+    optimizer = torch.optim.Adam(theta.values(), lr=cfg.meta_lr)
+    source, sampler = train.TaskSource(cfg, None), generator(cfg.seed)
+    for algorithm in ("fomaml", "fomaml", "maml"):
+        batch = source.sample(cfg.meta_batch, sampler)
+        grads = meta_gradient(model, {k: v.detach() for k, v in theta.items()}, batch, algorithm,
+                              cfg.inner_lr, cfg.train_steps, "loop").grads
+        for key, value in theta.items():
+            value.grad = grads[key]
+        optimizer.step()
+    got = torch.load(tmp_path / "warm.pt", weights_only=True)
+    assert all(torch.equal(got[key], theta[key].detach()) for key in got)
+    for others in ({"first_order_iterations": 0}, {"first_order_iterations": 0, "algorithm": "fomaml"}):
+        train.train(replace(cfg, **others), tmp_path / "other.pt", progress=False)
+        other = torch.load(tmp_path / "other.pt", weights_only=True)
+        assert not all(torch.allclose(got[key], other[key]) for key in got)
+    # interrupted in the warm start and resumed: the same θ as one run
+    assert train.train(cfg, tmp_path / "parts.pt", progress=False, max_minutes=1e-9)["iterations"] == 1
+    train.train(cfg, tmp_path / "parts.pt", progress=False, resume=True)
+    parts = torch.load(tmp_path / "parts.pt", weights_only=True)
+    assert all(torch.equal(got[key], parts[key]) for key in got)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--algo", "anil", "--first-order-iterations", "2"], "a warm start for maml"),
+    (["--first-order-iterations", "4"], r"first_order_iterations \(4\) must be fewer than iterations \(4\)"),
+    (["--first-order-iterations", "-1"], "first_order_iterations must be >= 0"),
+])
+def test_first_order_warm_start_rejects_bad_values_with_a_message(argv, message, tmp_path, capsys):
+    assert train.main(["--task", "sinusoid", "--iterations", "4", "--out", str(tmp_path / "x.pt"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert re.search(message, err)
+    assert not (tmp_path / "x.pt").exists()
