@@ -60,6 +60,8 @@ def main() -> int:
             trained_on = {"blackbox": f"K = 1..{config['support']}, no inner steps",
                           "pretrained": "pooled tasks, no inner steps"}.get(
                 card["algorithm"], f"{episode}, {steps} inner step{'s' if steps != 1 else ''}")
+            if config.get("first_order_iterations"):
+                trained_on += f", the first {config['first_order_iterations']} first-order"
             print(f"- {card['checkpoint']}: {card['iterations']} iterations ({trained_on}), "
                   f"{card['wall_time_s']:.0f} s on {card['device']}, sha256 {card['sha256'][:12]}…")
         print()

@@ -64,6 +64,8 @@ def card_summary(card: dict) -> str:
     config, label = card["config"], LABELS.get(card["algorithm"], card["algorithm"])
     steps = config["train_steps"]
     text = f"**{label}** checkpoint: {card['iterations']:,} meta-iterations"
+    if config.get("first_order_iterations"):
+        text += f" (the first {config['first_order_iterations']:,} first-order)"
     if card["task"] == "omniglot":
         text += f" on {len(card['data']['train_alphabets'])} alphabets ({describe_training_data(config)})"
     if card["algorithm"] != "blackbox":

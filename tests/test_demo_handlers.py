@@ -212,5 +212,9 @@ def test_checkpoint_summary_comes_from_the_card(store):
         assert "mirror images as extra classes" in shipped.summary("omniglot", algorithm)
     unmirrored = {**card, "config": {**card["config"], "mirror_classes": False}}
     assert "mirror" not in card_summary(unmirrored)
+    warm = card["config"].get("first_order_iterations", 0)  # MAML's first-order warm start (Makefile)
+    assert f"{card['iterations']:,} meta-iterations (the first {warm:,} first-order)" in line and warm > 0
+    assert "first-order)" not in card_summary({**card, "config": {**card["config"], "first_order_iterations": 0}})
+    assert "first-order)" not in shipped.summary("omniglot", "fomaml")
     assert "in one forward pass" in shipped.summary("sinusoid", "blackbox")
     assert "on K = 5 points in training" in shipped.summary("sinusoid", "maml")  # as the Makefile trains it
