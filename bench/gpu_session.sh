@@ -1,37 +1,73 @@
 #!/usr/bin/env bash
-# One device session: CUDA tests, the GPU benchmark rows, then the Omniglot checkpoints
-# (MAML, first-order MAML, ANIL trained side by side on the one GPU) and their card reports.
-# Usage (on a CUDA machine, from the repo root): OUT=dir MINUTES=5 ITERATIONS=3000 bash bench/gpu_session.sh
+# One device session in one command: the Omniglot checkpoints (MAML, first-order MAML, ANIL trained
+# side by side on the one GPU) and their card reports, the CUDA tests, then the GPU benchmark rows if
+# time is left. Everything ends by itself within DEADLINE seconds, so that a caller's time limit never
+# cuts off the results: they come back as $OUT/session.tar.gz (the bench JSON beside it).
+# Usage (on a CUDA machine, from the repo root): OUT=dir DEADLINE=560 bash bench/gpu_session.sh
+#
+# The cosine decay of β spans the run's iterations, so they are fixed before it starts: each
+# algorithm first trains CALIBRATE="20 80" iterations (side by side, as in the real run, MAML at
+# second order throughout), and the real run takes (80 − 20) / (wall time of 80 − wall time of 20)
+# iterations per second, for the seconds left after reserving REPORT_SECONDS for the reports and
+# tests and BENCH_SECONDS for the benchmark.
 set -euo pipefail
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD"
-OUT=${OUT:-/tmp/gpu_session}; MINUTES=${MINUTES:-5}; ITERATIONS=${ITERATIONS:-3000}
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD" OMP_NUM_THREADS=4
+OUT=${OUT:-/tmp/gpu_session}; DEADLINE=${DEADLINE:-560}; DEVICE=${DEVICE:-cuda}
+REPORT_SECONDS=${REPORT_SECONDS:-110}; BENCH_SECONDS=${BENCH_SECONDS:-50}; CALIBRATE=${CALIBRATE:-"20 80"}
+ALGORITHMS=${ALGORITHMS:-"maml fomaml anil"}
 DATA=${DATA:-.data/omniglot/images_background_small1.zip .data/omniglot/images_background_small2.zip}
-mkdir -p "$OUT/work"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/work/gpu.txt"
-python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$OUT/work/gpu.txt"
-python3 -m pytest tests/test_cuda.py -q -p no:cacheprovider 2>&1 | tail -3 | tee "$OUT/work/cuda_tests.log"
-python3 -m bench.meta_gradient --device cuda --workloads W2 --steps 1 5 --algorithms maml fomaml \
-  --repeats 5 --json > "$OUT/work/bench_cuda_w2.json" 2> "$OUT/work/bench_cuda.log"
-python3 -m bench.meta_gradient --device cuda --workloads W1 --steps 1 --algorithms maml fomaml \
-  --repeats 5 --json > "$OUT/work/bench_cuda_w1.json" 2>> "$OUT/work/bench_cuda.log"
-cat "$OUT/work/bench_cuda.log"
-# The Makefile's character recipe, with more iterations: the cosine decay of β spans ITERATIONS, so
-# pick ITERATIONS to fit MINUTES (--max-minutes only guards the budget). MAML keeps the Makefile's
-# share of first-order warm start, 1,200 of 2,800 iterations.
-for algo in maml fomaml anil; do
-  warm=(); [ "$algo" = maml ] && warm=(--first-order-iterations $((ITERATIONS * 3 / 7)))
-  python3 -m core.train --task omniglot --algo "$algo" --iterations "$ITERATIONS" --max-minutes "$MINUTES" \
-    --augment --mirror-classes --train-steps 3 --query 5 --schedule cosine --validate-every 250 \
-    --validation-tasks 100 --data $DATA --device cuda --out "$OUT/work/omniglot_$algo.pt" "${warm[@]}" \
-    > "$OUT/work/train_$algo.log" 2>&1 &
+WORK=$(mktemp -d); mkdir -p "$OUT"
+# The Makefile's character recipe; only the iterations (and MAML's warm start, the same 3/7 share) differ.
+RECIPE="--task omniglot --augment --mirror-classes --train-steps 3 --query 5 --schedule cosine
+        --validation-tasks 100 --data $DATA --device $DEVICE --quiet"
+finish() { rm -f "$WORK"/*.state.pt "$WORK"/calibrate_*.pt; tar -C "$WORK" -czf "$OUT/session.tar.gz" .; }
+trap finish EXIT
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+  python3 -c "import torch; print('torch', torch.__version__)"; } | tee "$WORK/gpu.txt"
+
+for algo in $ALGORITHMS; do
+  python3 - "$algo" "$WORK" $CALIBRATE $RECIPE > "$WORK/calibrate_$algo.txt" 2> "$WORK/calibrate_$algo.log" <<'EOF' &
+import contextlib, json, sys
+from core.train import main
+algo, work, short, long, recipe = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:]
+walls, strategy = [], []
+for n in (short, long):
+    out = f"{work}/calibrate_{algo}_{n}.pt"
+    with contextlib.redirect_stdout(sys.stderr):
+        failed = main(recipe + ["--algo", algo, "--iterations", str(n), "--validate-every", str(n), "--out", out] + strategy)
+    if failed:
+        sys.exit(f"calibration of {algo} failed")
+    card = json.load(open(out + ".json"))
+    walls.append(card["wall_time_s"])
+    strategy = ["--strategy", card["strategy"]]  # measured once, by the first run
+print((long - short) / max(walls[1] - walls[0], 0.1), card["strategy"])
+EOF
 done
 wait
-for algo in maml fomaml anil; do
-  tail -2 "$OUT/work/train_$algo.log"
-  python3 -m core.evaluate --checkpoint "$OUT/work/omniglot_$algo.pt" --report --data $DATA --device cuda \
-    --json > "$OUT/work/report_$algo.json" 2> "$OUT/work/report_$algo.log" &
+TRAIN_SECONDS=$((DEADLINE - SECONDS - REPORT_SECONDS - BENCH_SECONDS - 20))
+echo "calibrated at ${SECONDS} s; training for ${TRAIN_SECONDS} s" | tee "$WORK/plan.txt"
+for algo in $ALGORITHMS; do
+  read -r rate strategy < "$WORK/calibrate_$algo.txt"
+  iterations=$(python3 -c "print(max(int($rate * $TRAIN_SECONDS) // 50 * 50, 50))")
+  warm=(); [ "$algo" = maml ] && warm=(--first-order-iterations $((iterations * 3 / 7)))
+  echo "$algo: $rate it/s, strategy $strategy, $iterations iterations ${warm[*]}" | tee -a "$WORK/plan.txt"
+  python3 -m core.train $RECIPE --algo "$algo" --iterations "$iterations" --strategy "$strategy" \
+    --validate-every $((iterations / 10 > 50 ? iterations / 10 : 50)) --max-minutes "$(python3 -c "print($TRAIN_SECONDS / 60 * 1.1)")" \
+    --out "$WORK/omniglot_$algo.pt" "${warm[@]}" > "$WORK/train_$algo.log" 2>&1 &
 done
 wait
-rm -f "$OUT"/work/*.state.pt
-tar -C "$OUT/work" -czf "$OUT/session.tar.gz" .
-rm -rf "$OUT/work"
+echo "trained at ${SECONDS} s" | tee -a "$WORK/plan.txt"
+for algo in $ALGORITHMS; do
+  timeout $((REPORT_SECONDS - 10)) python3 -m core.evaluate --checkpoint "$WORK/omniglot_$algo.pt" --report \
+    --data $DATA --device "$DEVICE" --json > "$WORK/report_$algo.json" 2> "$WORK/report_$algo.log" &
+done
+timeout $((REPORT_SECONDS - 10)) python3 -m pytest tests/test_cuda.py -q -p no:cacheprovider > "$WORK/cuda_tests.log" 2>&1 &
+wait || true
+tail -3 "$WORK/cuda_tests.log"
+echo "reported at ${SECONDS} s" | tee -a "$WORK/plan.txt"
+LEFT=$((DEADLINE - SECONDS - 5))
+if [ "$LEFT" -gt 20 ]; then
+  timeout "$LEFT" python3 -m bench.meta_gradient --device "$DEVICE" --workloads W2 --steps 1 5 \
+    --algorithms maml fomaml --repeats 5 --json > "$OUT/bench_cuda_w2.json" 2> "$WORK/bench_cuda.log" || true
+fi
+echo "done at ${SECONDS} s" | tee -a "$WORK/plan.txt"
