@@ -543,16 +543,48 @@ def sample_episodes(chars: OmniglotCharacters, cfg: EpisodeConfig, n: int, gener
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Random affine jitter of every training image (support and query alike)."""
+    """Random affine jitter of every training image (support and query alike).
+
+    With `class_shear` or `class_stretch` set, each class of an episode first gets one linear map
+    of its own, the same for all its support and query images: the jitter then varies a character
+    within its class, and the class map makes a new variant of the character (as the 90° turns
+    and mirror images do, but continuous).
+    """
 
     degrees: float = 10.0  # rotation ~ U[−degrees, degrees] (90° turns are classes, not noise)
     shift: float = 0.1  # translation ~ U[−shift, shift] of the image side, in x and y
     scale: tuple[float, float] = (0.85, 1.15)  # zoom ~ U[low, high]
     shear: float = 0.15  # shear factor ~ U[−shear, shear]
+    class_shear: float = 0.0  # per class: shear factor ~ U[−class_shear, class_shear]
+    class_stretch: float = 1.0  # per class: x scaled by s and y by 1/s, log s ~ U[−log stretch, log stretch]
+
+    @property
+    def per_class(self) -> bool:
+        return self.class_shear != 0.0 or self.class_stretch != 1.0
 
 
-def augment_images(images: Tensor, cfg: AugmentConfig, generator: torch.Generator) -> Tensor:
-    """Each image (…, 1, 28, 28) under its own random affine map A: x ↦ A x + t (bilinear, zero fill)."""
+CLASS_AUGMENT = AugmentConfig(class_shear=0.3, class_stretch=1.3)  # core.train --class-augment
+
+
+def class_maps(tasks: int, classes: int, cfg: AugmentConfig, generator: torch.Generator) -> Tensor:
+    """One linear map C = [[s, h/s], [0, 1/s]] per class of each task: (tasks, classes, 2, 2).
+
+    s = exp(u), u ~ U[−log cfg.class_stretch, log cfg.class_stretch], h ~ U[−cfg.class_shear, cfg.class_shear]:
+    a shear along x, then a stretch that keeps the area.
+    """
+    log_stretch = math.log(cfg.class_stretch)
+    s = torch.exp(log_stretch * (2 * torch.rand(tasks, classes, generator=generator) - 1))
+    h = cfg.class_shear * (2 * torch.rand(tasks, classes, generator=generator) - 1)
+    zero = torch.zeros_like(s)
+    return torch.stack([torch.stack([s, h / s], -1), torch.stack([zero, 1 / s], -1)], -2)
+
+
+def augment_images(images: Tensor, cfg: AugmentConfig, generator: torch.Generator,
+                   linear: Tensor | None = None) -> Tensor:
+    """Each image (…, 1, 28, 28) under its own random affine map A: x ↦ A x + t (bilinear, zero fill).
+
+    With `linear` (…, 2, 2), one map C per image, output pixel p reads the input at C (A p + t).
+    """
     flat = images.reshape(-1, *images.shape[-3:])
     n = flat.shape[0]
 
@@ -565,14 +597,23 @@ def augment_images(images: Tensor, cfg: AugmentConfig, generator: torch.Generato
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin + shear * cos, uniform(-2 * cfg.shift, 2 * cfg.shift)], -1),
                          torch.stack([sin, cos + shear * sin, uniform(-2 * cfg.shift, 2 * cfg.shift)], -1)], -2)
+    if linear is not None:
+        theta = linear.reshape(n, 2, 2) @ theta
     grid = F.affine_grid(theta.to(flat.dtype).to(flat.device), list(flat.shape), align_corners=False)
     return F.grid_sample(flat, grid, align_corners=False, padding_mode="zeros").reshape(images.shape)
 
 
 def augment_episodes(batch: Task, cfg: AugmentConfig, generator: torch.Generator) -> Task:
-    """The episodes of `batch` with every support and query image jittered by `augment_images`."""
-    return Task(augment_images(batch.x_support, cfg, generator), batch.y_support,
-                augment_images(batch.x_query, cfg, generator), batch.y_query, batch.info)
+    """The episodes of `batch` with every support and query image jittered by `augment_images`,
+    after each class's own map from `class_maps` when `cfg.per_class`."""
+    support_maps = query_maps = None
+    if cfg.per_class:
+        tasks, classes = batch.y_support.shape[0], int(batch.y_support.max()) + 1
+        maps = class_maps(tasks, classes, cfg, generator).to(batch.x_support.device)
+        rows = torch.arange(tasks, device=maps.device)[:, None]
+        support_maps, query_maps = maps[rows, batch.y_support], maps[rows, batch.y_query]
+    return Task(augment_images(batch.x_support, cfg, generator, support_maps), batch.y_support,
+                augment_images(batch.x_query, cfg, generator, query_maps), batch.y_query, batch.info)
 
 
 # ----------------------------------------------------------------------------- one-shot runs

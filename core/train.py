@@ -26,8 +26,8 @@ from core.evaluate import evaluate_steps, mean_ci
 from core.meta import ALGORITHMS, choose_strategy, inner_config, meta_gradient, parse_strategy
 from core.blackbox import BlackBoxRegressor, blackbox_gradient
 from core.models import CONV_INITS, Conv4, SinusoidMLP, build_model, params
-from core.omniglot import (AugmentConfig, EpisodeConfig, augment_episodes, default_sources, load_omniglot,
-                           parse_episode_shape, sample_episodes, split_alphabets)
+from core.omniglot import (CLASS_AUGMENT, AugmentConfig, EpisodeConfig, augment_episodes, default_sources,
+                           load_omniglot, parse_episode_shape, sample_episodes, split_alphabets)
 from core.tasks import SinusoidDistribution, Task
 
 TASKS = ("sinusoid", "omniglot")
@@ -59,6 +59,7 @@ class TrainConfig:
     strategy: str = "auto"  # 'auto' (measure), 'loop', 'vmap' or 'vmap:<chunk>'
     augment: bool = False  # Omniglot: random affine jitter of training images (AugmentConfig)
     mirror_classes: bool = False  # Omniglot: mirror images of training characters are classes too
+    class_augment: bool = False  # Omniglot: with augment, each class of an episode also gets a map of its own
     model: dict | None = None  # model spec; None: the task's default (MLP 1-40-40-1 or Conv4)
 
     def __post_init__(self):
@@ -91,6 +92,9 @@ class TrainConfig:
             raise ValueError("episode_mix is for the omniglot task")
         if self.mirror_classes and self.task != "omniglot":
             raise ValueError("mirror_classes is for the omniglot task")
+        if self.class_augment and not (self.task == "omniglot" and self.augment):
+            raise ValueError("class_augment adds per-class maps to the omniglot task's augment; "
+                             "use it with augment (--augment --class-augment)")
         for text in self.episode_mix:
             parse_episode_shape(text)
         if self.strategy != "auto":
@@ -166,7 +170,9 @@ class TaskSource:
         chars = self.val_chars if validation else self.train_chars
         episode = self.episode if validation else self.training_episodes[(iteration - 1) % len(self.training_episodes)]
         batch = sample_episodes(chars, episode, tasks, gen).to(device)
-        return augment_episodes(batch, AugmentConfig(), gen) if augment else batch
+        if not augment:
+            return batch
+        return augment_episodes(batch, CLASS_AUGMENT if self.cfg.class_augment else AugmentConfig(), gen)
 
 
 class Progress:
@@ -421,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategy", help="auto (measure), loop, vmap or vmap:<chunk>")
     parser.add_argument("--seed", type=int, help="seed (0)")
     parser.add_argument("--augment", action="store_true", default=None, help="Omniglot: affine jitter of training images")
+    parser.add_argument("--class-augment", action="store_true", default=None,
+                        help="Omniglot, with --augment: each class of an episode also gets its own shear and stretch")
     parser.add_argument("--conv-init", choices=CONV_INITS,
                         help="Omniglot: Conv4's conv weights start as PyTorch's default or He's (see core.models)")
     parser.add_argument("--mirror-classes", action="store_true", default=None,

@@ -19,8 +19,8 @@ from core.checkpoints import load_checkpoint
 from core.device import generator
 from core.meta import meta_gradient
 from core.models import params
-from core.omniglot import AugmentConfig, augment_images
-from core.tasks import SinusoidDistribution
+from core.omniglot import CLASS_AUGMENT, AugmentConfig, augment_episodes, augment_images, class_maps
+from core.tasks import SinusoidDistribution, Task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,6 +77,73 @@ def test_augmentation_is_identity_at_zero_and_keeps_ink_otherwise():
     assert not torch.allclose(jittered, images)
     assert jittered.sum() > 0.5 * images.sum()  # the stroke moves, it is not cropped away
     torch.testing.assert_close(augment_images(images, AugmentConfig(), generator(0)), jittered)  # seeded
+
+
+def _bar_episodes(tasks: int = 3, classes: int = 4, shots: int = 2, queries: int = 3) -> Task:
+    """Every image the same vertical bar; labels 0..classes-1 in each task."""
+    def images(per_class: int) -> torch.Tensor:
+        x = torch.zeros(tasks, classes * per_class, 1, 28, 28)
+        x[..., 6:22, 12:15] = 1.0
+        return x
+
+    def labels(per_class: int) -> torch.Tensor:
+        return torch.arange(classes).repeat_interleave(per_class).repeat(tasks, 1)
+
+    return Task(images(shots), labels(shots), images(queries), labels(queries))
+
+
+def test_class_augment_gives_every_image_of_a_class_its_one_map():
+    batch = _bar_episodes()
+    no_jitter = dict(degrees=0.0, shift=0.0, scale=(1.0, 1.0), shear=0.0)
+    out = augment_episodes(batch, AugmentConfig(**no_jitter, class_shear=0.3, class_stretch=1.3), generator(0))
+    for task in range(3):
+        for label in range(4):
+            images = torch.cat([out.x_support[task][out.y_support[task] == label],
+                                out.x_query[task][out.y_query[task] == label]])
+            torch.testing.assert_close(images, images[:1].expand_as(images))  # support and query alike
+        firsts = torch.stack([out.x_support[task][out.y_support[task] == label][0] for label in range(4)])
+        assert all(not torch.allclose(firsts[a], firsts[b]) for a in range(4) for b in range(a))
+    # the oracle: with no jitter, an image of class c is grid_sample through [C_c | 0]
+    maps = class_maps(3, 4, AugmentConfig(class_shear=0.3, class_stretch=1.3), generator(0))
+    theta = torch.cat([maps[1, 2], torch.zeros(2, 1)], 1)[None]
+    grid = torch.nn.functional.affine_grid(theta, [1, 1, 28, 28], align_corners=False)
+    expected = torch.nn.functional.grid_sample(batch.x_query[1, :1], grid, align_corners=False)
+    torch.testing.assert_close(out.x_query[1][out.y_query[1] == 2][:1], expected)
+    assert torch.allclose(torch.linalg.det(maps), torch.ones(3, 4))  # shear and stretch keep the area
+    assert float(maps[..., 0, 0].max()) <= 1.3 + 1e-6 and float(maps[..., 0, 0].min()) >= 1 / 1.3 - 1e-6
+
+
+def test_without_class_maps_episodes_are_jittered_as_before():
+    batch = _bar_episodes()
+    out = augment_episodes(batch, AugmentConfig(), generator(5))
+    gen = generator(5)  # the same draws, in the same order, as the recipe before class maps existed
+    torch.testing.assert_close(out.x_support, augment_images(batch.x_support, AugmentConfig(), gen))
+    torch.testing.assert_close(out.x_query, augment_images(batch.x_query, AugmentConfig(), gen))
+    assert CLASS_AUGMENT.per_class and not AugmentConfig().per_class
+
+
+def test_class_augment_reaches_training_and_the_card(tmp_path, capsys):
+    from tests.test_omniglot import write_characters
+
+    data = [str(write_characters(tmp_path / "data"))]
+    cfg = train.default_config("omniglot", ways=2, support=1, query=2, val_alphabets=1, meta_batch=4,
+                               augment=True, class_augment=True, iterations=1, validate_every=1,
+                               validation_tasks=2, strategy="loop", test_steps=1)
+    source = train.TaskSource(cfg, data)
+    plain = train.TaskSource(replace(cfg, class_augment=False), data)
+    assert not torch.equal(source.sample(4, generator(0), augment=True).x_query,
+                           plain.sample(4, generator(0), augment=True).x_query)
+    torch.testing.assert_close(source.sample(4, generator(0), validation=True, augment=False).x_query,
+                               plain.sample(4, generator(0), validation=True, augment=False).x_query)
+    card = train.train(cfg, tmp_path / "class.pt", data, progress=False)
+    assert card["config"]["class_augment"] is True
+    for overrides in ({"augment": False}, {}):
+        task = "omniglot" if overrides else "sinusoid"
+        with pytest.raises(ValueError, match="use it with augment"):
+            train.default_config(task, class_augment=True, **overrides)
+    assert train.main(["--task", "omniglot", "--iterations", "1", "--class-augment", "--data", *data,
+                       "--out", str(tmp_path / "x.pt")]) == 2
+    assert "use it with augment (--augment --class-augment)" in capsys.readouterr().err
 
 
 def test_torchrun_two_processes_match_one_process(tmp_path):
