@@ -556,7 +556,11 @@ class AugmentConfig:
     scale: tuple[float, float] = (0.85, 1.15)  # zoom ~ U[low, high]
     shear: float = 0.15  # shear factor ~ U[−shear, shear]
     class_shear: float = 0.0  # per class: shear factor ~ U[−class_shear, class_shear]
-    class_stretch: float = 1.0  # per class: x scaled by s and y by 1/s, log s ~ U[−log stretch, log stretch]
+    class_stretch: float = 1.0  # per class: one axis stretched by s, the other by 1/s, log s ~ U[±log class_stretch]
+
+    def __post_init__(self):
+        if not self.class_stretch >= 1.0:
+            raise ValueError(f"class_stretch must be >= 1 (1: none), got {self.class_stretch}")
 
     @property
     def per_class(self) -> bool:
@@ -567,10 +571,11 @@ CLASS_AUGMENT = AugmentConfig(class_shear=0.3, class_stretch=1.3)  # core.train 
 
 
 def class_maps(tasks: int, classes: int, cfg: AugmentConfig, generator: torch.Generator) -> Tensor:
-    """One linear map C = [[s, h/s], [0, 1/s]] per class of each task: (tasks, classes, 2, 2).
+    """One linear map C = [[1, h], [0, 1]] · diag(s, 1/s) = [[s, h/s], [0, 1/s]] per class of each task.
 
-    s = exp(u), u ~ U[−log cfg.class_stretch, log cfg.class_stretch], h ~ U[−cfg.class_shear, cfg.class_shear]:
-    a shear along x, then a stretch that keeps the area.
+    s = exp(u), u ~ U[−log cfg.class_stretch, log cfg.class_stretch], h ~ U[−cfg.class_shear, cfg.class_shear];
+    det C = 1, so the area is kept. C maps the sampling grid (see `augment_images`); the image goes
+    through C⁻¹ = diag(1/s, s) · [[1, −h], [0, 1]], a map of the same family. Shape (tasks, classes, 2, 2).
     """
     log_stretch = math.log(cfg.class_stretch)
     s = torch.exp(log_stretch * (2 * torch.rand(tasks, classes, generator=generator) - 1))
@@ -581,9 +586,11 @@ def class_maps(tasks: int, classes: int, cfg: AugmentConfig, generator: torch.Ge
 
 def augment_images(images: Tensor, cfg: AugmentConfig, generator: torch.Generator,
                    linear: Tensor | None = None) -> Tensor:
-    """Each image (…, 1, 28, 28) under its own random affine map A: x ↦ A x + t (bilinear, zero fill).
+    """Each image (…, 1, 28, 28) under its own random affine map: output pixel p reads the input at
+    A p + t (bilinear, zero fill), i.e. the image goes through the inverse map.
 
-    With `linear` (…, 2, 2), one map C per image, output pixel p reads the input at C (A p + t).
+    With `linear` (…, 2, 2), one map C per image (on any device), output pixel p reads the input at
+    C (A p + t): the image goes through C⁻¹, then its jitter.
     """
     flat = images.reshape(-1, *images.shape[-3:])
     n = flat.shape[0]
@@ -598,7 +605,7 @@ def augment_images(images: Tensor, cfg: AugmentConfig, generator: torch.Generato
     theta = torch.stack([torch.stack([cos, -sin + shear * cos, uniform(-2 * cfg.shift, 2 * cfg.shift)], -1),
                          torch.stack([sin, cos + shear * sin, uniform(-2 * cfg.shift, 2 * cfg.shift)], -1)], -2)
     if linear is not None:
-        theta = linear.reshape(n, 2, 2) @ theta
+        theta = linear.reshape(n, 2, 2).to(theta.device) @ theta
     grid = F.affine_grid(theta.to(flat.dtype).to(flat.device), list(flat.shape), align_corners=False)
     return F.grid_sample(flat, grid, align_corners=False, padding_mode="zeros").reshape(images.shape)
 
@@ -608,10 +615,10 @@ def augment_episodes(batch: Task, cfg: AugmentConfig, generator: torch.Generator
     after each class's own map from `class_maps` when `cfg.per_class`."""
     support_maps = query_maps = None
     if cfg.per_class:
-        tasks, classes = batch.y_support.shape[0], int(batch.y_support.max()) + 1
-        maps = class_maps(tasks, classes, cfg, generator).to(batch.x_support.device)
-        rows = torch.arange(tasks, device=maps.device)[:, None]
-        support_maps, query_maps = maps[rows, batch.y_support], maps[rows, batch.y_query]
+        y_support, y_query = batch.y_support.cpu(), batch.y_query.cpu()  # the maps stay with the generator
+        maps = class_maps(len(y_support), int(y_support.max()) + 1, cfg, generator)
+        rows = torch.arange(len(y_support))[:, None]
+        support_maps, query_maps = maps[rows, y_support], maps[rows, y_query]
     return Task(augment_images(batch.x_support, cfg, generator, support_maps), batch.y_support,
                 augment_images(batch.x_query, cfg, generator, query_maps), batch.y_query, batch.info)
 

@@ -92,8 +92,10 @@ class TrainConfig:
             raise ValueError("episode_mix is for the omniglot task")
         if self.mirror_classes and self.task != "omniglot":
             raise ValueError("mirror_classes is for the omniglot task")
-        if self.class_augment and not (self.task == "omniglot" and self.augment):
-            raise ValueError("class_augment adds per-class maps to the omniglot task's augment; "
+        if self.class_augment and self.task != "omniglot":
+            raise ValueError("class_augment is for the omniglot task")
+        if self.class_augment and not self.augment:
+            raise ValueError("class_augment adds per-class maps to the augment jitter; "
                              "use it with augment (--augment --class-augment)")
         for text in self.episode_mix:
             parse_episode_shape(text)

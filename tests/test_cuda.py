@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.device import measure_peak_memory
+from core.device import generator, measure_peak_memory
 from core.inner import InnerConfig, trace_adaptation
 from core.meta import meta_gradient
+from core.omniglot import CLASS_AUGMENT, augment_episodes
 from tests.helpers import pattern_episodes, sinusoid_batch, tiny_conv, tiny_mlp
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
@@ -36,3 +37,11 @@ def test_cuda_trace_and_memory_measurement():
     _, peak = measure_peak_memory(lambda: meta_gradient(model, theta, pattern_episodes(tasks=2).to(CUDA),
                                                         "maml", 0.4, 2, "vmap"), CUDA)
     assert peak > 0
+
+
+def test_cuda_class_augment_equals_cpu():
+    batch = pattern_episodes(tasks=3)
+    cpu = augment_episodes(batch, CLASS_AUGMENT, generator(0))
+    gpu = augment_episodes(batch.to(CUDA), CLASS_AUGMENT, generator(0))
+    torch.testing.assert_close(gpu.x_support.cpu(), cpu.x_support)
+    torch.testing.assert_close(gpu.x_query.cpu(), cpu.x_query)

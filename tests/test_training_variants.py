@@ -19,7 +19,7 @@ from core.checkpoints import load_checkpoint
 from core.device import generator
 from core.meta import meta_gradient
 from core.models import params
-from core.omniglot import CLASS_AUGMENT, AugmentConfig, augment_episodes, augment_images, class_maps
+from core.omniglot import CLASS_AUGMENT, AugmentConfig, augment_episodes, augment_images, class_maps, sample_episodes
 from core.tasks import SinusoidDistribution, Task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,14 +103,31 @@ def test_class_augment_gives_every_image_of_a_class_its_one_map():
             torch.testing.assert_close(images, images[:1].expand_as(images))  # support and query alike
         firsts = torch.stack([out.x_support[task][out.y_support[task] == label][0] for label in range(4)])
         assert all(not torch.allclose(firsts[a], firsts[b]) for a in range(4) for b in range(a))
-    # the oracle: with no jitter, an image of class c is grid_sample through [C_c | 0]
     maps = class_maps(3, 4, AugmentConfig(class_shear=0.3, class_stretch=1.3), generator(0))
-    theta = torch.cat([maps[1, 2], torch.zeros(2, 1)], 1)[None]
-    grid = torch.nn.functional.affine_grid(theta, [1, 1, 28, 28], align_corners=False)
-    expected = torch.nn.functional.grid_sample(batch.x_query[1, :1], grid, align_corners=False)
-    torch.testing.assert_close(out.x_query[1][out.y_query[1] == 2][:1], expected)
-    assert torch.allclose(torch.linalg.det(maps), torch.ones(3, 4))  # shear and stretch keep the area
-    assert float(maps[..., 0, 0].max()) <= 1.3 + 1e-6 and float(maps[..., 0, 0].min()) >= 1 / 1.3 - 1e-6
+    stretch, shear = maps[..., 0, 0], maps[..., 0, 1] * maps[..., 0, 0]
+    torch.testing.assert_close(maps[..., 1, 1], 1 / stretch)
+    assert torch.all(maps[..., 1, 0] == 0) and float(shear.abs().max()) <= 0.3
+    assert 1 / 1.3 - 1e-6 <= float(stretch.min()) and float(stretch.max()) <= 1.3 + 1e-6
+    with pytest.raises(ValueError, match="class_stretch must be >= 1"):
+        AugmentConfig(class_stretch=0.5)
+
+
+def test_class_map_acts_before_the_jitter():
+    # oracle: with a shift-only jitter t, an image under class map C is grid_sample through [C | C t]
+    images = _bar_episodes().x_query[0]
+    n = len(images)
+    shift_only = AugmentConfig(degrees=0.0, shift=0.1, scale=(1.0, 1.0), shear=0.0)
+    linear = class_maps(1, n, AugmentConfig(class_shear=0.3, class_stretch=1.3), generator(1))[0]
+    out = augment_images(images, shift_only, generator(7), linear)
+    draws = torch.rand(5, n, generator=generator(7))  # angle, zoom, shear, x shift, y shift, in augment_images' order
+    shift = (-0.2 + 0.4 * draws[3:]).T[..., None]
+
+    def through(theta):
+        grid = torch.nn.functional.affine_grid(theta, [n, 1, 28, 28], align_corners=False)
+        return torch.nn.functional.grid_sample(images, grid, align_corners=False)
+
+    torch.testing.assert_close(out, through(torch.cat([linear, linear @ shift], -1)))
+    assert not torch.allclose(out, through(torch.cat([linear, shift], -1)), atol=1e-3)  # jitter first: another image
 
 
 def test_without_class_maps_episodes_are_jittered_as_before():
@@ -131,16 +148,19 @@ def test_class_augment_reaches_training_and_the_card(tmp_path, capsys):
                                validation_tasks=2, strategy="loop", test_steps=1)
     source = train.TaskSource(cfg, data)
     plain = train.TaskSource(replace(cfg, class_augment=False), data)
-    assert not torch.equal(source.sample(4, generator(0), augment=True).x_query,
-                           plain.sample(4, generator(0), augment=True).x_query)
+    gen = generator(0)
+    expected = augment_episodes(sample_episodes(source.train_chars, source.training_episodes[0], 4, gen),
+                                CLASS_AUGMENT, gen)
+    torch.testing.assert_close(source.sample(4, generator(0), augment=True).x_query, expected.x_query)
+    assert not torch.equal(plain.sample(4, generator(0), augment=True).x_query, expected.x_query)
     torch.testing.assert_close(source.sample(4, generator(0), validation=True, augment=False).x_query,
                                plain.sample(4, generator(0), validation=True, augment=False).x_query)
     card = train.train(cfg, tmp_path / "class.pt", data, progress=False)
     assert card["config"]["class_augment"] is True
-    for overrides in ({"augment": False}, {}):
-        task = "omniglot" if overrides else "sinusoid"
-        with pytest.raises(ValueError, match="use it with augment"):
-            train.default_config(task, class_augment=True, **overrides)
+    with pytest.raises(ValueError, match="use it with augment"):
+        train.default_config("omniglot", class_augment=True)
+    with pytest.raises(ValueError, match="class_augment is for the omniglot task"):
+        train.default_config("sinusoid", class_augment=True, augment=True)
     assert train.main(["--task", "omniglot", "--iterations", "1", "--class-augment", "--data", *data,
                        "--out", str(tmp_path / "x.pt")]) == 2
     assert "use it with augment (--augment --class-augment)" in capsys.readouterr().err
