@@ -135,6 +135,7 @@ class TaskSource:
 
     def __init__(self, cfg: TrainConfig, data: list[str] | None):
         self.cfg = cfg
+        self.jitter = CLASS_AUGMENT if cfg.class_augment else AugmentConfig()  # for augment=True batches
         self.data_card: dict = {}
         if cfg.task == "sinusoid":
             self.distribution = SinusoidDistribution(support=cfg.support, query=cfg.query)
@@ -172,9 +173,7 @@ class TaskSource:
         chars = self.val_chars if validation else self.train_chars
         episode = self.episode if validation else self.training_episodes[(iteration - 1) % len(self.training_episodes)]
         batch = sample_episodes(chars, episode, tasks, gen).to(device)
-        if not augment:
-            return batch
-        return augment_episodes(batch, CLASS_AUGMENT if self.cfg.class_augment else AugmentConfig(), gen)
+        return augment_episodes(batch, self.jitter, gen) if augment else batch
 
 
 class Progress:
