@@ -14,30 +14,44 @@ from core.tasks import Task
 
 
 def naive_meta_gradient(model: nn.Module, theta: Params, batch: Task, algorithm: str = "maml",
-                        inner_lr: float = 0.01, steps: int = 1) -> Params:
-    """1/T Σ_i ∇_θ L_query,i(φ_i) (Reptile: θ − φ_i), one task at a time, with autograd.grad."""
+                        inner_lr: float = 0.01, steps: int = 1, step_weights: tuple[float, ...] | None = None
+                        ) -> Params:
+    """1/T Σ_i ∇_θ L_query,i(φ_i) (Reptile: θ − φ_i), one task at a time, with autograd.grad.
+
+    With `step_weights` the query loss is Σ_k w_k L_query,i(φ_i,k) over the steps k = 1..S.
+    """
     theta = {key: value.detach().requires_grad_() for key, value in theta.items()}
     ways = None if batch.y_support.is_floating_point() else int(batch.y_support[0].max()) + 1
+    weights = step_weights or (0.0,) * (steps - 1) + (1.0,)
     total = {key: torch.zeros_like(value) for key, value in theta.items()}
     for i in range(len(batch)):
         x_support, y_support = batch.x_support[i], batch.y_support[i]
+
+        def query_gradient(phi: Params, wrt: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+            return torch.autograd.grad(loss(model, phi, batch.x_query[i], batch.y_query[i], context=x_support), wrt)
+
         phi = dict(model.task_params(theta, ways))
         phi = {key: value if value.requires_grad else value.requires_grad_() for key, value in phi.items()}
         adapted = [key for key in phi if algorithm != "anil" or key.startswith(HEAD_PREFIX)]
-        for _ in range(steps):
+        objective = loss(model, phi, batch.x_query[i], batch.y_query[i], context=x_support) if steps == 0 else 0.0
+        for step in range(steps):
             support_loss = loss(model, phi, x_support, y_support)
             grads = torch.autograd.grad(support_loss, [phi[key] for key in adapted],
                                         create_graph=algorithm in ("maml", "anil"))
             phi = {**phi, **{key: phi[key] - inner_lr * g for key, g in zip(adapted, grads)}}
+            if algorithm == "fomaml" and weights[step]:  # dφ/dθ = I: the query gradient at φ_k itself
+                for key, g in zip(theta, query_gradient(phi, [phi[key] for key in theta])):
+                    total[key] += weights[step] * g
+            elif algorithm in ("maml", "anil") and weights[step]:
+                objective = objective + weights[step] * loss(model, phi, batch.x_query[i], batch.y_query[i],
+                                                             context=x_support)
         if algorithm == "reptile":
             for key in theta:
                 total[key] += (theta[key] - phi[key]).detach()
-            continue
-        query_loss = loss(model, phi, batch.x_query[i], batch.y_query[i], context=x_support)
-        if algorithm == "fomaml":
-            grads = torch.autograd.grad(query_loss, [phi[key] for key in theta])
-        else:
-            grads = torch.autograd.grad(query_loss, list(theta.values()))
-        for key, g in zip(theta, grads):
-            total[key] += g
+        elif algorithm == "fomaml" and steps == 0:
+            for key, g in zip(theta, query_gradient(phi, [phi[key] for key in theta])):
+                total[key] += g
+        elif algorithm != "fomaml":
+            for key, g in zip(theta, torch.autograd.grad(objective, list(theta.values()))):
+                total[key] += g
     return {key: value / len(batch) for key, value in total.items()}

@@ -5,6 +5,10 @@
     ANIL     MAML where the inner loop adapts the head only (the body's φ is θ's)
     Reptile  g = 1/T Σ_i (θ − φ_i), so θ ← θ − ε g is θ + ε(φ̄ − θ)
 
+With `step_weights` (w_1 … w_S), MAML, FOMAML and ANIL take the gradient of the multi-step loss
+Σ_k w_k L_query,i(φ_i,k) over the inner steps k = 1..S instead of L_query,i(φ_i,S) alone
+(MAML++, Antoniou et al. 2019); w = (0, …, 0, 1) is the plain objective.
+
 One function per task, batched over tasks by a strategy: a Python loop, `vmap`, or chunked
 `vmap`. Which is fastest depends on the model and the device (a conv net with small tasks
 prefers the loop on a CPU, the MLP prefers vmap), so `choose_strategy` measures.
@@ -22,7 +26,7 @@ from torch import Tensor, nn
 from torch.func import grad_and_value, vmap
 
 from core.device import available_memory, measure_peak_memory, synchronize
-from core.inner import InnerConfig, adapt, moves_head_only, query_metrics, ways_of
+from core.inner import InnerConfig, adapt, inner_updates, moves_head_only, query_metrics, ways_of
 from core.models import HEAD_PREFIX, Params, joint_features, layer_of
 from core.tasks import Task
 
@@ -55,22 +59,45 @@ class MetaGradient:
     strategy: str  # how the batch was computed: 'loop', 'vmap' or 'vmap:<chunk>'
 
 
+def check_step_weights(step_weights: tuple[float, ...] | None, algorithm: str, steps: int) -> None:
+    """A clear error unless `step_weights` is None or S finite weights >= 0 for a query-loss algorithm."""
+    if step_weights is None:
+        return
+    if algorithm not in ("maml", "fomaml", "anil"):
+        raise ValueError(f"step weights (the multi-step loss) need a query loss: maml, fomaml or anil, not {algorithm}")
+    if steps < 1 or len(step_weights) != steps or not all(math.isfinite(w) and w >= 0 for w in step_weights):
+        raise ValueError(f"step weights must be {steps} finite numbers >= 0, one per inner step; got {step_weights}")
+
+
 def task_meta_gradient(model: nn.Module, algorithm: str, cfg: InnerConfig, ways: int | None,
-                       functional: bool = True
+                       functional: bool = True, step_weights: tuple[float, ...] | None = None
                        ) -> Callable[[Params, Tensor, Tensor, Tensor, Tensor], tuple[Params, Tensor, Tensor]]:
     """One task's meta-gradient as a function (θ, x_s, y_s, x_q, y_q) → (g, L_query, accuracy).
 
-    functional=True: built from torch.func transforms, so it runs under vmap.
-    functional=False: plain autograd (θ's tensors must require grad), for a Python loop.
+    g differentiates L_query(φ_S), or Σ_k w_k L_query(φ_k) with `step_weights`; the L_query and
+    accuracy returned are φ_S's either way. functional=True: built from torch.func transforms, so
+    it runs under vmap. functional=False: plain autograd (θ's tensors must require grad), for a loop.
     """
+    check_step_weights(step_weights, algorithm, cfg.steps)
+
     def adapted_metrics(theta, xs, ys, xq, yq):
+        """(objective, L_query(φ_S), accuracy of φ_S)."""
         start = model.task_params(theta, ways)
         body_stays = moves_head_only(model, cfg, list(start))
         # while the body stays at θ, one pass over [support; query] serves the steps and the query
         context, queries = joint_features(model, start, xs, xq) if body_stays else (xs, xq)
-        phi = adapt(model, theta, xs, ys, cfg, ways, functional, context if body_stays else None)
-        query_loss, accuracy, _ = query_metrics(model, phi, context, queries, yq, "head" if body_stays else "all")
-        return phi, query_loss, accuracy
+        support_features, part = (context, "head") if body_stays else (None, "all")
+        if step_weights is None:
+            phi = adapt(model, theta, xs, ys, cfg, ways, functional, support_features)
+            query_loss, accuracy, _ = query_metrics(model, phi, context, queries, yq, part)
+            return query_loss, query_loss, accuracy
+        objective = 0.0
+        steps = inner_updates(model, theta, xs, ys, cfg, ways, functional, support_features)
+        for k, (weight, phi) in enumerate(zip(step_weights, steps), start=1):
+            if weight or k == cfg.steps:  # a step of weight 0 needs no query pass, except the last
+                query_loss, accuracy, _ = query_metrics(model, phi, context, queries, yq, part)
+                objective = objective + weight * query_loss
+        return objective, query_loss, accuracy
 
     if algorithm == "reptile":
         def reptile_direction(theta, xs, ys, xq, yq):
@@ -81,17 +108,18 @@ def task_meta_gradient(model: nn.Module, algorithm: str, cfg: InnerConfig, ways:
 
     if not functional:
         def autograd_gradient(theta, xs, ys, xq, yq):
-            _, query_loss, accuracy = adapted_metrics(theta, xs, ys, xq, yq)
-            grads = torch.autograd.grad(query_loss, list(theta.values()))
+            objective, query_loss, accuracy = adapted_metrics(theta, xs, ys, xq, yq)
+            grads = torch.autograd.grad(objective, list(theta.values()))
             return dict(zip(theta, grads)), query_loss.detach(), accuracy.detach()
         return autograd_gradient
 
-    def query_loss_after_adaptation(theta, xs, ys, xq, yq):
-        _, query_loss, accuracy = adapted_metrics(theta, xs, ys, xq, yq)
-        return query_loss, accuracy
+    def objective_after_adaptation(theta, xs, ys, xq, yq):
+        objective, query_loss, accuracy = adapted_metrics(theta, xs, ys, xq, yq)
+        return objective, (query_loss, accuracy)
 
     def functional_gradient(theta, xs, ys, xq, yq):
-        grads, (query_loss, accuracy) = grad_and_value(query_loss_after_adaptation, has_aux=True)(theta, xs, ys, xq, yq)
+        grads, (_, (query_loss, accuracy)) = grad_and_value(objective_after_adaptation, has_aux=True)(
+            theta, xs, ys, xq, yq)
         return grads, query_loss.detach(), accuracy.detach()
     return functional_gradient
 
@@ -108,11 +136,13 @@ def parse_strategy(strategy: str) -> int | None:
 
 
 def meta_gradient(model: nn.Module, theta: Params, batch: Task, algorithm: str = "maml",
-                  inner_lr: float = 0.01, steps: int = 1, strategy: str = "loop") -> MetaGradient:
+                  inner_lr: float = 0.01, steps: int = 1, strategy: str = "loop",
+                  step_weights: tuple[float, ...] | None = None) -> MetaGradient:
     """g = 1/T Σ_i g_i over the T tasks of `batch` (see the module docstring for each g_i).
 
     `batch` has a leading task dimension (core.tasks.stack_tasks). `strategy` picks a loop,
-    vmap over all tasks, or vmap in chunks; all give the same g up to rounding.
+    vmap over all tasks, or vmap in chunks; all give the same g up to rounding. `step_weights`
+    (w_1 … w_S) makes g_i the gradient of the multi-step loss Σ_k w_k L_query,i(φ_i,k).
     """
     chunk = parse_strategy(strategy)
     cfg = inner_config(algorithm, inner_lr, steps)
@@ -121,7 +151,7 @@ def meta_gradient(model: nn.Module, theta: Params, batch: Task, algorithm: str =
     ways = ways_of(batch[0])
     tensors = (batch.x_support, batch.y_support, batch.x_query, batch.y_query)
     if chunk is None:
-        task_fn = task_meta_gradient(model, algorithm, cfg, ways, functional=False)
+        task_fn = task_meta_gradient(model, algorithm, cfg, ways, functional=False, step_weights=step_weights)
         leaves = {key: value.detach().requires_grad_() for key, value in theta.items()}
         total: Params = {}
         losses, accuracies = [], []
@@ -134,7 +164,7 @@ def meta_gradient(model: nn.Module, theta: Params, batch: Task, algorithm: str =
         mean_grads = {key: value / len(batch) for key, value in total.items()}
         query_losses, query_accuracies = torch.stack(losses), torch.stack(accuracies)
     else:
-        task_fn = task_meta_gradient(model, algorithm, cfg, ways, functional=True)
+        task_fn = task_meta_gradient(model, algorithm, cfg, ways, functional=True, step_weights=step_weights)
         batched = vmap(task_fn, in_dims=(None, 0, 0, 0, 0), chunk_size=chunk or None)
         grads, query_losses, query_accuracies = batched(theta, *tensors)
         mean_grads = {key: value.mean(0) for key, value in grads.items()}

@@ -47,6 +47,7 @@ class TrainConfig:
     inner_lr: float = 0.01  # α (Omniglot: 0.4)
     train_steps: int = 1  # inner steps while meta-training
     first_order_iterations: int = 0  # MAML: the first iterations take first-order MAML's gradient (a warm start)
+    multi_step_loss: bool = False  # the query loss after every inner step, annealed to the last (step_weights_at)
     test_steps: int = 10  # inner steps for validation and evaluation (Omniglot: 3)
     support: int = 10  # sinusoid K / Omniglot shots per class
     query: int = 10  # sinusoid Q / Omniglot queries per class
@@ -83,6 +84,9 @@ class TrainConfig:
         if self.first_order_iterations >= self.iterations:
             raise ValueError(f"first_order_iterations ({self.first_order_iterations}) must be fewer than "
                              f"iterations ({self.iterations}); use --algo fomaml for a first-order run")
+        if self.multi_step_loss and (self.algorithm not in ("maml", "fomaml", "anil") or self.train_steps < 2):
+            raise ValueError(f"multi_step_loss weighs the query loss of every inner step: it needs maml, fomaml "
+                             f"or anil and train_steps >= 2 (got {self.algorithm}, {self.train_steps} steps)")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
         if self.task == "omniglot" and self.ways < 2:
@@ -120,6 +124,20 @@ def algorithm_at(cfg: TrainConfig, iteration: int) -> str:
     """The meta-gradient of meta-iteration t = 1..T: first-order MAML's while t ≤ the warm start
     (derivative-order annealing, Antoniou et al. 2019), the configured algorithm's after."""
     return "fomaml" if iteration <= cfg.first_order_iterations else cfg.algorithm
+
+
+def step_weights_at(cfg: TrainConfig, iteration: int) -> tuple[float, ...] | None:
+    """The multi-step loss weights w_1 … w_S of meta-iteration t = 1..T (None without it).
+
+    MAML++'s annealing (Antoniou et al. 2019), over the whole run: each of the first S − 1 steps
+    weighs w_k = (1 − (t − 1)/T) / S, from 1/S (uniform) down to nearly 0, and the last step takes
+    the rest, w_S = 1 − Σ_{k<S} w_k, so training ends on the plain objective L_query(φ_S).
+    """
+    if not cfg.multi_step_loss:
+        return None
+    steps = cfg.train_steps
+    early = (1 - (iteration - 1) / cfg.iterations) / steps
+    return (early,) * (steps - 1) + (1 - early * (steps - 1),)
 
 
 def default_config(task: str, **overrides) -> TrainConfig:
@@ -221,8 +239,8 @@ def state_path(out: Path) -> Path:
 def _resumable(cfg: TrainConfig) -> str:
     """What must match for --resume: the whole configuration, except the number of iterations when β
     is constant (a cosine schedule is drawn over the whole run, so its length must match too)."""
-    return json.dumps({k: v for k, v in asdict(cfg).items() if k != "iterations" or cfg.schedule != "constant"},
-                      sort_keys=True)
+    drawn_over_run = cfg.schedule != "constant" or cfg.multi_step_loss  # so are the multi-step loss weights
+    return json.dumps({k: v for k, v in asdict(cfg).items() if k != "iterations" or drawn_over_run}, sort_keys=True)
 
 
 def _build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict]:
@@ -344,7 +362,7 @@ def train(cfg: TrainConfig, out: str | Path, data: list[str] | None = None, devi
             grads, loss = blackbox_gradient(model, detached, _rows(batch, local))
         else:
             result = meta_gradient(model, detached, _rows(batch, local), algorithm_at(cfg, iteration),
-                                   cfg.inner_lr, train_steps, strategy)
+                                   cfg.inner_lr, train_steps, strategy, step_weights_at(cfg, iteration))
             grads, loss = result.grads, result.query_loss
         grads, loss = _mean_over_processes(grads, loss, share, cfg.meta_batch, world)
         for key, value in theta.items():
@@ -415,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-steps", type=int, help="inner steps in training (1)")
     parser.add_argument("--first-order-iterations", type=int,
                         help="maml: take first-order MAML's gradient for the first N iterations (0), a cheaper warm start")
+    parser.add_argument("--multi-step-loss", action="store_true", default=None,
+                        help="the query loss after every inner step, weights annealed to the last step's (MAML++)")
     parser.add_argument("--test-steps", type=int, help="inner steps in validation (10 sinusoid, 3 Omniglot)")
     parser.add_argument("--support", type=int, help="sinusoid K (10) / Omniglot shots (1)")
     parser.add_argument("--query", type=int, help="sinusoid query points (10) / Omniglot queries per class (15)")

@@ -122,6 +122,57 @@ def test_conv_with_batchnorm_engine_equals_naive_create_graph_loop(algorithm, st
         torch.testing.assert_close(got[key], expected[key], rtol=1e-10, atol=1e-10)
 
 
+WEIGHTS = (0.2, 0.3, 0.5)  # w_1..w_3 of the multi-step loss Σ_k w_k L_query(φ_k)
+
+
+def test_multi_step_loss_matches_finite_differences_of_its_definition():
+    model, theta = tiny_mlp(hidden=6)
+    batch = sinusoid_batch(tasks=1, seed=4)
+    g = meta_gradient(model, theta, batch, "maml", 0.05, 3, step_weights=WEIGHTS).grads
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(4):
+        direction = {k: torch.randn(v.shape, generator=gen, dtype=v.dtype) for k, v in theta.items()}
+        analytic = sum(float((g[k] * direction[k]).sum()) for k in theta)
+        # each L_query(φ_k) is differenced by adapting k steps from scratch: no shared code with the engine
+        fd = sum(w * directional_fd(model, theta, batch[0], 0.05, k, direction) for k, w in enumerate(WEIGHTS, 1))
+        assert fd == pytest.approx(analytic, rel=1e-6)
+
+
+@pytest.mark.parametrize("algorithm", ["maml", "fomaml", "anil"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_multi_step_loss_engine_equals_naive_create_graph_loop(algorithm, strategy):
+    for model, theta, batch, inner_lr in ((*tiny_mlp(), sinusoid_batch(tasks=3), 0.05),
+                                          (*tiny_conv(), pattern_episodes(tasks=3, ways=3, shots=2, queries=2), 0.4)):
+        expected = naive_meta_gradient(model, theta, batch, algorithm, inner_lr, 3, step_weights=WEIGHTS)
+        got = meta_gradient(model, theta, batch, algorithm, inner_lr, 3, strategy, step_weights=WEIGHTS)
+        for key in theta:
+            torch.testing.assert_close(got.grads[key], expected[key], rtol=1e-10, atol=1e-10)
+        plain = meta_gradient(model, theta, batch, algorithm, inner_lr, 3, strategy)
+        assert got.query_loss == pytest.approx(plain.query_loss, rel=1e-12)  # the reported loss is φ_S's
+        assert any(not torch.allclose(got.grads[k], plain.grads[k]) for k in theta)
+
+
+def test_multi_step_loss_with_all_weight_on_the_last_step_is_plain_maml():
+    model, theta = tiny_conv()
+    batch = pattern_episodes(tasks=2, ways=3, shots=2, queries=2)
+    plain = meta_gradient(model, theta, batch, "maml", 0.4, 3).grads
+    last = meta_gradient(model, theta, batch, "maml", 0.4, 3, step_weights=(0.0, 0.0, 1.0)).grads
+    for key in theta:
+        torch.testing.assert_close(last[key], plain[key], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("algorithm, steps, weights, message", [
+    ("reptile", 3, WEIGHTS, "need a query loss"),
+    ("maml", 2, WEIGHTS, "must be 2 finite numbers"),
+    ("maml", 3, (0.5, -0.1, 0.6), "must be 3 finite numbers >= 0"),
+    ("maml", 0, (), "must be 0 finite numbers"),
+])
+def test_multi_step_loss_rejects_bad_weights(algorithm, steps, weights, message):
+    model, theta = tiny_mlp()
+    with pytest.raises(ValueError, match=message):
+        meta_gradient(model, theta, sinusoid_batch(tasks=1), algorithm, 0.05, steps, step_weights=weights)
+
+
 def test_first_order_gradient_is_query_gradient_at_adapted_parameters():
     model, theta = tiny_mlp()
     batch = sinusoid_batch(tasks=1)

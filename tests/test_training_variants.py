@@ -319,3 +319,54 @@ def test_first_order_warm_start_rejects_bad_values_with_a_message(argv, message,
     assert err.startswith("error: ") and "Traceback" not in err
     assert re.search(message, err)
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_multi_step_loss_weights_anneal_from_uniform_to_the_last_step():
+    cfg = train.TrainConfig(iterations=4, train_steps=3, multi_step_loss=True)
+    weights = [train.step_weights_at(cfg, t) for t in (1, 2, 3, 4)]
+    for t, w in enumerate(weights, 1):
+        early = (1 - (t - 1) / 4) / 3
+        assert w == pytest.approx((early, early, 1 - 2 * early)) and sum(w) == pytest.approx(1.0)
+    assert weights[0] == pytest.approx((1 / 3,) * 3)
+    assert train.step_weights_at(replace(cfg, multi_step_loss=False), 1) is None
+
+
+def test_multi_step_loss_trains_with_the_annealed_weights(tmp_path):
+    cfg = train.default_config("sinusoid", iterations=3, first_order_iterations=1, validate_every=3,
+                               validation_tasks=5, meta_batch=4, strategy="loop", train_steps=2,
+                               multi_step_loss=True)
+    card = train.train(cfg, tmp_path / "msl.pt", progress=False)
+    assert card["config"]["multi_step_loss"] is True
+    # oracle: the same tasks and Adam, each iteration's gradient taken with the weights it should use
+    model, _ = train._build_model(cfg)
+    theta = {key: value.requires_grad_() for key, value in params(model).items()}
+    optimizer = torch.optim.Adam(theta.values(), lr=cfg.meta_lr)
+    source, sampler = train.TaskSource(cfg, None), generator(cfg.seed)
+    for t, algorithm in zip((1, 2, 3), ("fomaml", "maml", "maml")):
+        batch = source.sample(cfg.meta_batch, sampler)
+        early = (1 - (t - 1) / 3) / 2
+        grads = meta_gradient(model, {k: v.detach() for k, v in theta.items()}, batch, algorithm,
+                              cfg.inner_lr, cfg.train_steps, "loop", step_weights=(early, 1 - early)).grads
+        for key, value in theta.items():
+            value.grad = grads[key]
+        optimizer.step()
+    got = torch.load(tmp_path / "msl.pt", weights_only=True)
+    assert all(torch.equal(got[key], theta[key].detach()) for key in got)
+    train.train(replace(cfg, multi_step_loss=False), tmp_path / "plain.pt", progress=False)
+    plain = torch.load(tmp_path / "plain.pt", weights_only=True)
+    assert not all(torch.allclose(got[key], plain[key]) for key in got)
+    with pytest.raises(ValueError, match="another configuration"):  # the weights are drawn over the run's length
+        train.train(replace(cfg, iterations=5), tmp_path / "msl.pt", progress=False, resume=True)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--algo", "reptile", "--train-steps", "3"], "needs maml, fomaml or anil and train_steps >= 2 .got reptile"),
+    (["--train-steps", "1"], r"train_steps >= 2 \(got maml, 1 steps\)"),
+])
+def test_multi_step_loss_rejects_what_it_cannot_weigh(argv, message, tmp_path, capsys):
+    assert train.main(["--task", "sinusoid", "--iterations", "4", "--out", str(tmp_path / "x.pt"),
+                       "--multi-step-loss", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert re.search(message, err)
+    assert not (tmp_path / "x.pt").exists()
