@@ -83,7 +83,7 @@ wait || true
 tail -3 "$WORK/cuda_tests.log"
 echo "reported at ${SECONDS} s" | tee -a "$WORK/plan.txt"
 LEFT=$((DEADLINE - SECONDS - 5))
-if [ "$LEFT" -gt 20 ]; then
+if [ "$BENCH_SECONDS" -gt 0 ] && [ "$LEFT" -gt 20 ]; then  # BENCH_SECONDS=0: no benchmark
   timeout "$LEFT" env -u OMP_NUM_THREADS python3 -m bench.meta_gradient --device "$DEVICE" --workloads W2 --steps 1 5 \
     --algorithms maml fomaml --repeats 5 --json > "$OUT/bench_cuda_w2.json" 2> "$WORK/bench_cuda.log" || true
 fi
