@@ -13,6 +13,7 @@ import math
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from torch import Tensor, nn
@@ -135,19 +136,28 @@ def sinusoid_report(model: nn.Module, theta: Params, card: dict, tasks: int = 10
     return rows
 
 
-def omniglot_report(model: nn.Module, theta: Params, card: dict, data: list[str], episodes: int = 600,
-                    seed: int = 2024, queries: int = 5) -> list[dict]:
-    """Accuracy ± 95% CI per inner step on the alphabets the checkpoint did not train on."""
+def omniglot_report_episodes(card: dict, data: list[str], episodes: int = 600, seed: int = 2024,
+                             queries: int = 5) -> Iterator[tuple[int, int, list[str], Task]]:
+    """The report's episodes: for each (N, K) of OMNIGLOT_REPORT, (N, K, alphabets, batch) with
+    `episodes` N-way K-shot tasks of `queries` queries per class, drawn from `seed` out of the
+    alphabets the checkpoint did not train on. Every checkpoint with the same split gets the same tasks.
+    """
     from core.omniglot import EpisodeConfig, load_omniglot, sample_episodes
 
     held_out = load_omniglot(data).without_alphabets(set(card["data"]["train_alphabets"]))
-    cfg = inner_config(card["algorithm"], card["config"]["inner_lr"], card["config"]["test_steps"])
-    rows = []
     for ways, shots in OMNIGLOT_REPORT:
         batch = sample_episodes(held_out, EpisodeConfig(ways, shots, queries), episodes, generator(seed))
+        yield ways, shots, sorted(set(held_out.alphabets)), batch
+
+
+def omniglot_report(model: nn.Module, theta: Params, card: dict, data: list[str], episodes: int = 600,
+                    seed: int = 2024, queries: int = 5) -> list[dict]:
+    """Accuracy ± 95% CI per inner step on the alphabets the checkpoint did not train on."""
+    cfg = inner_config(card["algorithm"], card["config"]["inner_lr"], card["config"]["test_steps"])
+    rows = []
+    for ways, shots, alphabets, batch in omniglot_report_episodes(card, data, episodes, seed, queries):
         _, accuracies = evaluate_steps(model, theta, batch.to(next(iter(theta.values())).device), cfg)
-        rows.append({"ways": ways, "shots": shots, "queries": queries, "episodes": episodes,
-                     "alphabets": sorted(set(held_out.alphabets)),
+        rows.append({"ways": ways, "shots": shots, "queries": queries, "episodes": episodes, "alphabets": alphabets,
                      "accuracy": {str(k): mean_ci(accuracies[k]) for k in range(accuracies.shape[0])}})
     return rows
 

@@ -1,0 +1,84 @@
+"""Paired differences between Omniglot checkpoints, on the very episodes of their cards' reports.
+
+    python -m bench.paired assets/omniglot_maml.pt runs/candidate.pt [more.pt ...] --data A.zip B.zip
+
+Every checkpoint adapts to the episodes `core.evaluate --report` draws (seed 2024, 600 per N-way
+K-shot row, 5 queries per class, on the alphabets they held out) for its own test steps. Per
+episode, candidate accuracy − baseline accuracy; mean ± 95% CI over the episodes. The episodes'
+difficulty cancels in the difference, so its interval is several times narrower than the two
+cards' intervals would suggest.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from core.checkpoints import load_checkpoint
+from core.device import resolve_device
+from core.evaluate import evaluate_steps, mean_ci, omniglot_report_episodes
+from core.meta import inner_config
+from core.omniglot import default_sources
+
+
+def paired_rows(paths: list[str], data: list[str], episodes: int = 600, device: str = "cpu") -> list[dict]:
+    """For each report row: each checkpoint's mean accuracy and each candidate's paired difference from paths[0]."""
+    dev = resolve_device(device)
+    loaded = [load_checkpoint(path, dev) for path in paths]
+    cards = [card for _, _, card in loaded]
+    if any(card["task"] != "omniglot" for card in cards):
+        raise ValueError("paired differences compare omniglot checkpoints")
+    splits = {tuple(sorted(card["data"]["train_alphabets"])) for card in cards}
+    if len(splits) > 1:
+        raise ValueError("these checkpoints held out different alphabets, so their report episodes differ; "
+                         f"training alphabets: {' vs '.join(', '.join(split) for split in sorted(splits))}")
+    rows = []
+    for ways, shots, alphabets, batch in omniglot_report_episodes(cards[0], data, episodes):
+        batch = batch.to(dev)
+        accuracies = []
+        for model, theta, card in loaded:
+            steps = card["config"]["test_steps"]
+            cfg = inner_config(card["algorithm"], card["config"]["inner_lr"], steps)
+            accuracies.append(evaluate_steps(model, theta, batch, cfg)[1][steps])
+        rows.append({"ways": ways, "shots": shots, "episodes": episodes, "alphabets": alphabets,
+                     "accuracy": {path: mean_ci(a) for path, a in zip(paths, accuracies)},
+                     "difference": {path: mean_ci(a - accuracies[0]) for path, a in zip(paths[1:], accuracies[1:])}})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("baseline", help="the checkpoint the others are compared with")
+    parser.add_argument("candidates", nargs="+", help="checkpoints to compare with the baseline")
+    parser.add_argument("--data", nargs="+", help="Omniglot folders or .zip archives (default: ../shared/data/omniglot)")
+    parser.add_argument("--episodes", type=int, default=600, help="episodes per row (the reports': 600)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    paths = [args.baseline, *args.candidates]
+    try:
+        if args.episodes < 1:
+            raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+        data = args.data or default_sources()
+        if not data:
+            raise ValueError("no Omniglot data: give --data (folders or .zip archives)")
+        rows = paired_rows(paths, data, args.episodes, args.device)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for row in rows:
+        base = row["accuracy"][args.baseline]
+        line = f"{row['ways']}-way {row['shots']}-shot: {args.baseline} {100 * base['mean']:.2f}"
+        for path in args.candidates:
+            mean, difference = row["accuracy"][path]["mean"], row["difference"][path]
+            line += (f" | {path} {100 * mean:.2f} ({100 * difference['mean']:+.2f} ± "
+                     f"{100 * difference['ci95']:.2f} points)")
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
