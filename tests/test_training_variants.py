@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -172,10 +173,19 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
     single = tmp_path / "single.pt"
     assert train.main([*common, "--out", str(single)]) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                             "-m", "core.train", *common, "--out", str(tmp_path / "dp.pt")],
-                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+
+    def torchrun() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                               "-m", "core.train", *common, "--out", str(tmp_path / "dp.pt")],
+                              capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+    result = torchrun()
+    if result.returncode != 0 and "SIGABRT" in result.stderr:
+        # once in this project's CI a worker aborted (SIGABRT) with no Python error; it did not recur in 15
+        # runs alone. Retry that case once, and keep the first failure visible as a warning.
+        warnings.warn("a torchrun worker aborted; retrying once. Its stderr began:\n" + result.stderr[:3000])
+        result = torchrun()
+    assert result.returncode == 0, result.stderr[:2000] + "\n...\n" + result.stderr[-2000:]
     one = torch.load(single, weights_only=True)
     two = torch.load(tmp_path / "dp.pt", weights_only=True)
     for key in one:
