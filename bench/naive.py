@@ -27,31 +27,32 @@ def naive_meta_gradient(model: nn.Module, theta: Params, batch: Task, algorithm:
     for i in range(len(batch)):
         x_support, y_support = batch.x_support[i], batch.y_support[i]
 
-        def query_gradient(phi: Params, wrt: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-            return torch.autograd.grad(loss(model, phi, batch.x_query[i], batch.y_query[i], context=x_support), wrt)
+        def query_term(phi: Params, weight: float):
+            """w·L_query(φ), to differentiate through; first order: w·∇_φ L_query(φ) goes into `total` now."""
+            query_loss = loss(model, phi, batch.x_query[i], batch.y_query[i], context=x_support)
+            if algorithm != "fomaml":
+                return weight * query_loss
+            for key, g in zip(theta, torch.autograd.grad(query_loss, [phi[key] for key in theta])):
+                total[key] += weight * g  # dφ/dθ = I
+            return 0.0
 
         phi = dict(model.task_params(theta, ways))
         phi = {key: value if value.requires_grad else value.requires_grad_() for key, value in phi.items()}
         adapted = [key for key in phi if algorithm != "anil" or key.startswith(HEAD_PREFIX)]
-        objective = loss(model, phi, batch.x_query[i], batch.y_query[i], context=x_support) if steps == 0 else 0.0
+        objective = 0.0
         for step in range(steps):
             support_loss = loss(model, phi, x_support, y_support)
             grads = torch.autograd.grad(support_loss, [phi[key] for key in adapted],
                                         create_graph=algorithm in ("maml", "anil"))
             phi = {**phi, **{key: phi[key] - inner_lr * g for key, g in zip(adapted, grads)}}
-            if algorithm == "fomaml" and weights[step]:  # dφ/dθ = I: the query gradient at φ_k itself
-                for key, g in zip(theta, query_gradient(phi, [phi[key] for key in theta])):
-                    total[key] += weights[step] * g
-            elif algorithm in ("maml", "anil") and weights[step]:
-                objective = objective + weights[step] * loss(model, phi, batch.x_query[i], batch.y_query[i],
-                                                             context=x_support)
+            if step < steps - 1 and weights[step] and algorithm != "reptile":
+                objective = objective + query_term(phi, weights[step])
         if algorithm == "reptile":
             for key in theta:
                 total[key] += (theta[key] - phi[key]).detach()
-        elif algorithm == "fomaml" and steps == 0:
-            for key, g in zip(theta, query_gradient(phi, [phi[key] for key in theta])):
-                total[key] += g
-        elif algorithm != "fomaml":
+            continue
+        objective = objective + query_term(phi, weights[-1])
+        if algorithm != "fomaml":
             for key, g in zip(theta, torch.autograd.grad(objective, list(theta.values()))):
                 total[key] += g
     return {key: value / len(batch) for key, value in total.items()}

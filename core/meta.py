@@ -79,6 +79,7 @@ def task_meta_gradient(model: nn.Module, algorithm: str, cfg: InnerConfig, ways:
     it runs under vmap. functional=False: plain autograd (θ's tensors must require grad), for a loop.
     """
     check_step_weights(step_weights, algorithm, cfg.steps)
+    weights = step_weights or (0.0,) * (cfg.steps - 1) + (1.0,)  # the plain objective: L_query(φ_S) alone
 
     def adapted_metrics(theta, xs, ys, xq, yq):
         """(objective, L_query(φ_S), accuracy of φ_S)."""
@@ -87,17 +88,12 @@ def task_meta_gradient(model: nn.Module, algorithm: str, cfg: InnerConfig, ways:
         # while the body stays at θ, one pass over [support; query] serves the steps and the query
         context, queries = joint_features(model, start, xs, xq) if body_stays else (xs, xq)
         support_features, part = (context, "head") if body_stays else (None, "all")
-        if step_weights is None:
-            phi = adapt(model, theta, xs, ys, cfg, ways, functional, support_features)
-            query_loss, accuracy, _ = query_metrics(model, phi, context, queries, yq, part)
-            return query_loss, query_loss, accuracy
-        objective = 0.0
-        steps = inner_updates(model, theta, xs, ys, cfg, ways, functional, support_features)
-        for k, (weight, phi) in enumerate(zip(step_weights, steps), start=1):
-            if weight or k == cfg.steps:  # a step of weight 0 needs no query pass, except the last
-                query_loss, accuracy, _ = query_metrics(model, phi, context, queries, yq, part)
-                objective = objective + weight * query_loss
-        return objective, query_loss, accuracy
+        objective, phi = 0.0, start
+        for k, phi in enumerate(inner_updates(model, theta, xs, ys, cfg, ways, functional, support_features), 1):
+            if k < cfg.steps and weights[k - 1]:  # an earlier step of weight 0 needs no query pass
+                objective = objective + weights[k - 1] * query_metrics(model, phi, context, queries, yq, part)[0]
+        query_loss, accuracy, _ = query_metrics(model, phi, context, queries, yq, part)  # φ_S (φ_0 when S = 0)
+        return objective + weights[-1] * query_loss, query_loss, accuracy
 
     if algorithm == "reptile":
         def reptile_direction(theta, xs, ys, xq, yq):
