@@ -26,9 +26,9 @@ setting() { local variable="$1_$2"; echo "${!variable:-}"; }  # setting FLAGS ma
 DATA=${DATA:-.data/omniglot/images_background_small1.zip .data/omniglot/images_background_small2.zip}
 WORK=$(mktemp -d); mkdir -p "$OUT"
 # The Makefile's character recipe; only the iterations (and MAML's warm start, the same 3/7 share) differ.
-# MAML and ANIL train on 5-shot episodes there, so here too unless FLAGS_maml or FLAGS_anil says otherwise
-# (FLAGS_maml= for 1-shot).
-FLAGS_maml=${FLAGS_maml---support 5}; FLAGS_anil=${FLAGS_anil---support 5}
+# All three train on 5-shot episodes there, so here too unless FLAGS_maml, FLAGS_fomaml or FLAGS_anil says
+# otherwise (FLAGS_maml= for 1-shot).
+FLAGS_maml=${FLAGS_maml---support 5}; FLAGS_fomaml=${FLAGS_fomaml---support 5}; FLAGS_anil=${FLAGS_anil---support 5}
 RECIPE="--task omniglot --augment --mirror-classes --train-steps 3 --query 5 --schedule cosine
         --validation-tasks 100 --data $DATA --device $DEVICE --quiet"
 finish() { rm -f "$WORK"/*.state.pt "$WORK"/calibrate_*.pt; tar -C "$WORK" -czf "$OUT/session.tar.gz" .; }
