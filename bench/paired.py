@@ -32,14 +32,13 @@ def paired_rows(paths: list[str], data: list[str], episodes: int = 600, device: 
     if len(splits) > 1:
         raise ValueError("these checkpoints held out different alphabets, so their report episodes differ; "
                          f"training alphabets: {' vs '.join(', '.join(split) for split in sorted(splits))}")
+    configs = [inner_config(card["algorithm"], card["config"]["inner_lr"], card["config"]["test_steps"])
+               for card in cards]
     rows = []
     for ways, shots, alphabets, batch in omniglot_report_episodes(cards[0], data, episodes):
         batch = batch.to(dev)
-        accuracies = []
-        for model, theta, card in loaded:
-            steps = card["config"]["test_steps"]
-            cfg = inner_config(card["algorithm"], card["config"]["inner_lr"], steps)
-            accuracies.append(evaluate_steps(model, theta, batch, cfg)[1][steps])
+        accuracies = [evaluate_steps(model, theta, batch, cfg)[1][cfg.steps]
+                      for (model, theta, _), cfg in zip(loaded, configs)]
         rows.append({"ways": ways, "shots": shots, "episodes": episodes, "alphabets": alphabets,
                      "accuracy": {path: mean_ci(a) for path, a in zip(paths, accuracies)},
                      "difference": {path: mean_ci(a - accuracies[0]) for path, a in zip(paths[1:], accuracies[1:])}})
