@@ -42,7 +42,9 @@ assets/sinusoid_%.pt:
 # 2.5-3× a 1-shot one here, so MAML runs 800 iterations and takes first-order MAML's gradient for the
 # first 342 of them (--first-order-iterations, the same 3/7 share as before, at about half the cost),
 # and first-order MAML runs 1,500. Measured here, alone on both cores: MAML 800 iterations in 48 min,
-# first-order MAML 1,500 in 48 min, ANIL 2,400 in 32 min. With a GPU: DEVICE=cuda OMNIGLOT_ITERATIONS=...
+# first-order MAML 1,500 in 48 min, ANIL 2,400 in 32 min. On a slower day of this CPU (second-order
+# iterations at 6.8 s, not 4.7) the 58-minute guard stopped MAML at iteration 646; `--resume` with the same
+# arguments finishes the run (see the README). With a GPU: DEVICE=cuda OMNIGLOT_ITERATIONS=...
 OMNIGLOT_ITERATIONS ?= 2400
 assets/omniglot_maml.pt: OMNIGLOT_ITERATIONS = 800
 assets/omniglot_fomaml.pt: OMNIGLOT_ITERATIONS = 1500

@@ -11,14 +11,13 @@ cards' intervals would suggest.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from bench.report_cli import add_report_arguments, run_report
 from core.checkpoints import load_checkpoint
 from core.device import resolve_device
 from core.evaluate import evaluate_steps, mean_ci, omniglot_report_episodes
 from core.meta import inner_config
-from core.omniglot import default_sources
 
 
 def paired_rows(paths: list[str], data: list[str], episodes: int = 600, device: str = "cpu") -> list[dict]:
@@ -49,34 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("baseline", help="the checkpoint the others are compared with")
     parser.add_argument("candidates", nargs="+", help="checkpoints to compare with the baseline")
-    parser.add_argument("--data", nargs="+", help="Omniglot folders or .zip archives (default: ../shared/data/omniglot)")
-    parser.add_argument("--episodes", type=int, default=600, help="episodes per row (the reports': 600)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_report_arguments(parser)
     args = parser.parse_args(argv)
     paths = [args.baseline, *args.candidates]
-    try:
-        if args.episodes < 1:
-            raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
-        data = args.data or default_sources()
-        if not data:
-            raise ValueError("no Omniglot data: give --data (folders or .zip archives)")
-        rows = paired_rows(paths, data, args.episodes, args.device)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(rows, indent=1))
-        return 0
-    for row in rows:
-        base = row["accuracy"][args.baseline]
-        line = f"{row['ways']}-way {row['shots']}-shot: {args.baseline} {100 * base['mean']:.2f}"
-        for path in args.candidates:
-            mean, difference = row["accuracy"][path]["mean"], row["difference"][path]
-            line += (f" | {path} {100 * mean:.2f} ({100 * difference['mean']:+.2f} ± "
-                     f"{100 * difference['ci95']:.2f} points)")
-        print(line)
-    return 0
+
+    def print_rows(rows: list[dict]) -> None:
+        for row in rows:
+            base = row["accuracy"][args.baseline]
+            line = f"{row['ways']}-way {row['shots']}-shot: {args.baseline} {100 * base['mean']:.2f}"
+            for path in args.candidates:
+                mean, difference = row["accuracy"][path]["mean"], row["difference"][path]
+                line += (f" | {path} {100 * mean:.2f} ({100 * difference['mean']:+.2f} ± "
+                         f"{100 * difference['ci95']:.2f} points)")
+            print(line)
+
+    return run_report(args, lambda data: paired_rows(paths, data, args.episodes, args.device), print_rows)
 
 
 if __name__ == "__main__":

@@ -176,7 +176,7 @@ def build(store: CheckpointStore) -> None:
             sheet = gr.Image(_sheet([], 3), label="Support set: each drawing and the 28×28 input the model sees",
                              interactive=False, type="pil", buttons=[], elem_id="support-sheet")
             with gr.Row():
-                query_sketch = gr.Sketchpad(label="Draw a query", canvas_size=(280, 280), brush=brush, type="numpy",
+                query_sketch = gr.Sketchpad(label="Query", canvas_size=(280, 280), brush=brush, type="numpy",
                                             image_mode="RGBA", elem_id="query-sketch", layers=False)
                 query_seen = gr.Image(label="query as the model sees it", interactive=False, height=150,
                                       buttons=[], elem_id="query-input")

@@ -158,7 +158,7 @@ def build(store: CheckpointStore) -> None:
             with gr.Group(visible=False) as draw_box:
                 canvas = gr.ImageEditor(
                     value={"background": inputs.axes_image(), "layers": [], "composite": None},
-                    label="Draw a curve from left to right (any shape; non-sinusoids are out of distribution)",
+                    label="Draw a curve from left to right (any shape)",
                     sources=(), transforms=(), layers=False, canvas_size=inputs.CANVAS, fixed_canvas=True,
                     brush=gr.Brush(colors=["#111827"], default_color="#111827", default_size=4, color_mode="fixed"),
                     type="numpy", image_mode="RGBA", elem_id="curve-canvas")

@@ -1,0 +1,91 @@
+"""bench.step_parts: each inner step split into its head move and its body move."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bench import step_parts
+from core import train
+from core.checkpoints import card_path, load_checkpoint
+from core.evaluate import omniglot_report, omniglot_report_episodes
+from core.models import HEAD_PREFIX, loss, predict
+from tests.test_omniglot import write_characters
+
+EPISODES = 4
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A Conv4 MAML checkpoint after 2 iterations on a generated 2-alphabet set (20 classes each)."""
+    root = tmp_path_factory.mktemp("step_parts")
+    data = write_characters(root / "images", alphabets=("Alpha", "Beta"), characters=5, drawers=10)
+    cfg = train.default_config("omniglot", iterations=2, meta_batch=2, query=1, val_alphabets=1,
+                               validation_tasks=2, validate_every=2, strategy="loop")
+    path = root / "maml.pt"
+    train.train(cfg, path, data=[str(data)], device="cpu", progress=False)
+    return str(path), [str(data)]
+
+
+def naive_trajectory(model, theta, x_support, y_support, lr, steps):
+    """φ_0 … φ_S by plain autograd on every parameter: an independent copy of the inner loop."""
+    ways = int(y_support.max()) + 1
+    phis = [model.task_params(theta, ways)]
+    for _ in range(steps):
+        phi = {key: value.detach().requires_grad_() for key, value in phis[-1].items()}
+        grads = torch.autograd.grad(loss(model, phi, x_support, y_support), list(phi.values()))
+        phis.append({key: (value - lr * g).detach() for (key, value), g in zip(phi.items(), grads)})
+    return phis
+
+
+def test_step_parts_match_the_report_and_an_independent_inner_loop(checkpoint):
+    path, data = checkpoint
+    rows = step_parts.step_part_rows(path, data, EPISODES)
+    model, theta, card = load_checkpoint(path)
+    steps, lr = card["config"]["test_steps"], card["config"]["inner_lr"]
+    report = omniglot_report(model, theta, card, data, episodes=EPISODES)
+    assert [(r["ways"], r["shots"]) for r in rows] == [(r["ways"], r["shots"]) for r in report]
+    for row, reported in zip(rows, report):
+        assert [s["step"] for s in row["steps"]] == list(range(1, steps + 1))
+        for step in row["steps"]:  # before and after are the report's accuracies at k − 1 and k
+            k = step["step"]
+            assert step["before"]["mean"] == pytest.approx(reported["accuracy"][str(k - 1)]["mean"], abs=1e-6)
+            assert step["after"]["mean"] == pytest.approx(reported["accuracy"][str(k)]["mean"], abs=1e-6)
+        first = row["steps"][0]  # zero head: ∇_body L = 0 at φ_0, so step 1 is all head
+        assert first["head_only"]["mean"] == first["after"]["mean"]
+        assert first["body_only"]["mean"] == first["before"]["mean"]
+        assert first["head_only_minus_after"]["ci95"] == 0
+
+    _, _, _, batch = next(omniglot_report_episodes(card, data, EPISODES))  # 5-way 1-shot
+    theta = {key: value.detach() for key, value in theta.items()}
+    for i in range(EPISODES):  # each half of each step, against plain autograd
+        xs, ys, xq, yq = batch.x_support[i], batch.y_support[i], batch.x_query[i], batch.y_query[i]
+        measured = step_parts.step_part_accuracies(model, theta, xs, ys, xq, yq, lr, steps)
+        phis = naive_trajectory(model, theta, xs, ys, lr, steps)
+
+        def accuracy(phi):
+            with torch.no_grad():
+                return float((predict(model, phi, xq, context=xs).argmax(-1) == yq).float().mean())
+
+        for k in range(1, steps + 1):
+            before, after = phis[k - 1], phis[k]
+            head = {**before, **{key: v for key, v in after.items() if key.startswith(HEAD_PREFIX)}}
+            body = {**before, **{key: v for key, v in after.items() if not key.startswith(HEAD_PREFIX)}}
+            expected = [accuracy(before), accuracy(after), accuracy(head), accuracy(body)]
+            assert measured[k - 1].tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_step_parts_cli_prints_each_step_and_rejects_head_only_algorithms(checkpoint, tmp_path, capsys):
+    path, data = checkpoint
+    assert step_parts.main([path, "--data", *data, "--episodes", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 * 3 and lines[0].startswith("5-way 1-shot, step 1: ") and "body only" in lines[0]
+    anil = tmp_path / "anil.pt"
+    anil.write_bytes(open(path, "rb").read())
+    card = json.loads(card_path(path).read_text())
+    card_path(anil).write_text(json.dumps({**card, "algorithm": "anil", "checkpoint": anil.name}))
+    assert step_parts.main([str(anil), "--data", *data, "--episodes", "2"]) == 2
+    assert "moves the head alone" in capsys.readouterr().err
+    assert step_parts.main([path, "--data", *data, "--episodes", "0"]) == 2
+    assert "--episodes must be >= 1" in capsys.readouterr().err
