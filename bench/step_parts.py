@@ -22,9 +22,9 @@ from bench.report_cli import add_report_arguments, run_report
 from core.checkpoints import load_checkpoint
 from core.device import resolve_device
 from core.evaluate import mean_ci, omniglot_report_episodes
-from core.inner import inner_updates
+from core.inner import inner_updates, query_metrics
 from core.meta import inner_config
-from core.models import HEAD_PREFIX, Params, predict
+from core.models import HEAD_PREFIX, Params
 
 PARTS = ("before", "after", "head_only", "body_only")
 
@@ -39,14 +39,14 @@ def step_part_accuracies(model: nn.Module, theta: Params, x_support: Tensor, y_s
 
     def accuracy(phi: Params) -> Tensor:
         with torch.no_grad():
-            return (predict(model, phi, x_query, context=x_support).argmax(-1) == y_query).float().mean()
+            return query_metrics(model, phi, x_support, x_query, y_query)[1]
 
+    whole = [accuracy(phi) for phi in phis]  # φ_0 … φ_S, each once
     rows = []
-    for before, after in zip(phis, phis[1:]):
+    for k, (before, after) in enumerate(zip(phis, phis[1:])):
         head = {key: after[key] for key in after if key.startswith(HEAD_PREFIX)}
         body = {key: after[key] for key in after if not key.startswith(HEAD_PREFIX)}
-        rows.append(torch.stack([accuracy(before), accuracy(after), accuracy({**before, **head}),
-                                 accuracy({**before, **body})]))
+        rows.append(torch.stack([whole[k], whole[k + 1], accuracy({**before, **head}), accuracy({**before, **body})]))
     return torch.stack(rows)
 
 
@@ -60,7 +60,6 @@ def step_part_rows(path: str, data: list[str], episodes: int = 600, device: str 
     if card["algorithm"] not in ("maml", "fomaml"):
         raise ValueError(f"{path} is {card['algorithm']}, whose inner loop moves the head alone: "
                          "there is no body move to split off (use a maml or fomaml checkpoint)")
-    theta = {key: value.detach() for key, value in theta.items()}
     lr, steps = card["config"]["inner_lr"], card["config"]["test_steps"]
     rows = []
     for ways, shots, alphabets, batch in omniglot_report_episodes(card, data, episodes):
