@@ -30,7 +30,9 @@ Draw an example, choose its class and press **Add**; repeat until every class ha
 (or pick examples from the Omniglot gallery). Then draw a query character and press **Adapt**.
 The head starts at zero, so before adaptation every class is equally likely; each inner step
 $\phi_{k+1} = \phi_k - \alpha \nabla_{\phi} \mathcal{L}_{\text{support}}(\phi_k)$ moves the
-probabilities. The small pictures are the 28×28 inputs the network actually sees.
+probabilities. $\mathcal{L}_{\text{support}}$ is the mean cross-entropy over the N·K examples;
+Finn et al.'s code sums over the N classes instead, so their α = 0.4 at N = 5 is α = 2.0 here.
+The small pictures are the 28×28 inputs the network actually sees.
 """
 
 
