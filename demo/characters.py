@@ -151,6 +151,17 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
             break
 
 
+def inner_lr_setting(store: CheckpointStore, algorithm: str | None) -> dict:
+    """The α slider's value and hint: the α the chosen checkpoint meta-trained with (0.4 when none)."""
+    lr = store.trained_inner_lr("omniglot", algorithm, 0.4)
+    return {"value": lr, "info": f"This checkpoint meta-trained with α = {lr:g}."}
+
+
+def show_checkpoint(store: CheckpointStore, algorithm: str | None):
+    """On a change of algorithm: its card's summary, and the α slider set to the α it trained with."""
+    return store.summary("omniglot", algorithm), gr.Slider(**inner_lr_setting(store, algorithm))
+
+
 def build(store: CheckpointStore) -> None:
     """The tab's components and events, rendered into the current Blocks."""
     algorithms = store.available("omniglot")
@@ -185,8 +196,8 @@ def build(store: CheckpointStore) -> None:
     with gr.Row():
         algorithm = gr.Dropdown([(LABELS[a], a) for a in algorithms], value=algorithms[0] if algorithms else None,
                                 label="Algorithm", info="ANIL adapts only the head; MAML adapts every layer.")
-        inner_lr = gr.Slider(0.0, 1.0, value=0.4, step=0.05, label="α (inner learning rate)",
-                             info="MAML trained with 0.4.")
+        inner_lr = gr.Slider(0.0, 1.0, step=0.05, label="α (inner learning rate)",
+                             **inner_lr_setting(store, algorithms[0] if algorithms else None))
         steps = gr.Slider(0, MAX_STEPS, value=3, step=1, label="Inner steps S",
                           info="Gradient steps on the support set; the checkpoints were tested with 3.")
         delay = gr.Slider(0.0, 1.0, value=0.3, step=0.05, label="Delay per step (s)", elem_id="characters-delay")
@@ -205,7 +216,7 @@ def build(store: CheckpointStore) -> None:
     files = gr.State([])
     playback = gr.State(Playback())
 
-    algorithm.change(partial(store.summary, "omniglot"), algorithm, checkpoint_note, api_name=False)
+    algorithm.change(partial(show_checkpoint, store), algorithm, [checkpoint_note, inner_lr], api_name=False)
     ways.change(set_ways, [ways, support], [class_choice, support, sheet], api_name=False)
     add.click(add_example, [sketch, class_choice, ways, support], [support, sheet],
               api_name="add_example", **EVENT_LIMITS).success(None, js=CLEAR_SKETCH_JS)

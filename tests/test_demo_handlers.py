@@ -1,6 +1,7 @@
 """The UI's pure functions and handlers, run without a server."""
 from __future__ import annotations
 
+import json
 import math
 
 import gradio as gr
@@ -218,3 +219,16 @@ def test_checkpoint_summary_comes_from_the_card(store):
     assert "first-order)" not in shipped.summary("omniglot", "fomaml")
     assert "in one forward pass" in shipped.summary("sinusoid", "blackbox")
     assert "on K = 5 points in training" in shipped.summary("sinusoid", "maml")  # as the Makefile trains it
+
+
+def test_alpha_slider_follows_the_chosen_checkpoint(store, tmp_path):
+    card = store.card("omniglot", "maml")
+    (tmp_path / "omniglot_maml.pt").write_bytes((store.assets / "omniglot_maml.pt").read_bytes())
+    (tmp_path / "omniglot_maml.pt.json").write_text(json.dumps({**card, "config": {**card["config"], "inner_lr": 0.15}}))
+    summary, slider = characters.show_checkpoint(CheckpointStore(tmp_path), "maml")
+    assert slider.value == 0.15 and "α = 0.15" in slider.info and "at α = 0.15 in training" in summary
+    assert characters.inner_lr_setting(store, "anil")["value"] == 0.4  # no such checkpoint here: the default
+    shipped = CheckpointStore()
+    for algorithm in shipped.available("omniglot"):
+        lr = shipped.card("omniglot", algorithm)["config"]["inner_lr"]
+        assert characters.show_checkpoint(shipped, algorithm)[1].value == lr
