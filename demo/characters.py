@@ -152,8 +152,10 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
 
 
 def inner_lr_setting(store: CheckpointStore, algorithm: str | None) -> dict:
-    """The α slider's value and hint: the α the chosen checkpoint meta-trained with (0.4 when none)."""
-    lr = store.trained_inner_lr("omniglot", algorithm, 0.4)
+    """The α slider's value and hint: the α the chosen checkpoint meta-trained with (0.4 when there is none)."""
+    if algorithm not in store.available("omniglot"):
+        return {"value": 0.4, "info": "Step size of each inner gradient step."}
+    lr = store.card("omniglot", algorithm)["config"]["inner_lr"]
     return {"value": lr, "info": f"This checkpoint meta-trained with α = {lr:g}."}
 
 

@@ -40,10 +40,6 @@ class CheckpointStore:
         """`card_summary` of a shipped checkpoint; empty when there is none."""
         return card_summary(self.card(task, algorithm)) if algorithm in self.available(task) else ""
 
-    def trained_inner_lr(self, task: str, algorithm: str | None, default: float) -> float:
-        """α the shipped checkpoint meta-trained with; `default` when there is none."""
-        return self.card(task, algorithm)["config"]["inner_lr"] if algorithm in self.available(task) else default
-
     def get(self, task: str, algorithm: str) -> tuple[torch.nn.Module, dict, dict]:
         """(model, θ, card) of a shipped checkpoint; a clear error if there is none."""
         key = (task, algorithm)
