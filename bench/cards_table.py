@@ -37,12 +37,13 @@ def sinusoid_rows(cards: list[dict]) -> list[str]:
 
 
 def omniglot_rows(cards: list[dict]) -> list[str]:
-    lines = ["| model | N-way K-shot | accuracy % (k=0) | k=1 | k=2 | k=3 | paper (MAML, all 50 alphabets) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| model | N-way K-shot | test α | accuracy % (k=0) | k=1 | k=2 | k=3 | paper (MAML, all 50 alphabets) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for card in cards:
         for row in card["metrics"].get("report", []):
             acc, setting = row["accuracy"], f"{row['ways']}-way {row['shots']}-shot"
-            lines.append(f"| {card['algorithm']} ({card['iterations']} it.) | {setting} | "
+            lr = row.get("inner_lr", card["config"]["inner_lr"])
+            lines.append(f"| {card['algorithm']} ({card['iterations']} it.) | {setting} | {lr:g} | "
                          + " | ".join(fmt(acc.get(k), 100, (".2f", ".2f")) for k in ("0", "1", "2", "3"))
                          + f" | {PAPER['omniglot']['accuracy'].get(setting, '')} |")
     return lines

@@ -16,8 +16,7 @@ import sys
 from bench.report_cli import add_report_arguments, run_report
 from core.checkpoints import load_checkpoint
 from core.device import resolve_device
-from core.evaluate import evaluate_steps, mean_ci, omniglot_report_episodes
-from core.meta import inner_config
+from core.evaluate import evaluate_steps, mean_ci, omniglot_report_episodes, report_inner_config
 
 
 def paired_rows(paths: list[str], data: list[str], episodes: int = 600, device: str = "cpu") -> list[dict]:
@@ -31,11 +30,10 @@ def paired_rows(paths: list[str], data: list[str], episodes: int = 600, device: 
     if len(splits) > 1:
         raise ValueError("these checkpoints held out different alphabets, so their report episodes differ; "
                          f"training alphabets: {' vs '.join(', '.join(split) for split in sorted(splits))}")
-    configs = [inner_config(card["algorithm"], card["config"]["inner_lr"], card["config"]["test_steps"])
-               for card in cards]
     rows = []
     for ways, shots, alphabets, batch in omniglot_report_episodes(cards[0], data, episodes):
         batch = batch.to(dev)
+        configs = [report_inner_config(card, ways, shots) for card in cards]
         accuracies = [evaluate_steps(model, theta, batch, cfg)[1][cfg.steps]
                       for (model, theta, _), cfg in zip(loaded, configs)]
         rows.append({"ways": ways, "shots": shots, "episodes": episodes, "alphabets": alphabets,

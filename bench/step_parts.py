@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from bench.report_cli import add_report_arguments, run_report
 from core.checkpoints import load_checkpoint
 from core.device import resolve_device
-from core.evaluate import mean_ci, omniglot_report_episodes
+from core.evaluate import mean_ci, omniglot_report_episodes, report_inner_lr
 from core.inner import inner_updates, query_metrics
 from core.meta import inner_config
 from core.models import HEAD_PREFIX, Params
@@ -60,10 +60,10 @@ def step_part_rows(path: str, data: list[str], episodes: int = 600, device: str 
     if card["algorithm"] not in ("maml", "fomaml"):
         raise ValueError(f"{path} is {card['algorithm']}, whose inner loop moves the head alone: "
                          "there is no body move to split off (use a maml or fomaml checkpoint)")
-    lr, steps = card["config"]["inner_lr"], card["config"]["test_steps"]
+    steps = card["config"]["test_steps"]
     rows = []
     for ways, shots, alphabets, batch in omniglot_report_episodes(card, data, episodes):
-        batch = batch.to(dev)
+        batch, lr = batch.to(dev), report_inner_lr(card, ways, shots)
         accuracies = torch.stack([step_part_accuracies(model, theta, *(t[i] for t in (
             batch.x_support, batch.y_support, batch.x_query, batch.y_query)), lr, steps) for i in range(len(batch))])
         per_step = []

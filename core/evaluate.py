@@ -4,6 +4,8 @@
     python -m core.evaluate --checkpoint PATH --sinusoid-sample 1000 --support 5 --steps 10
     python -m core.evaluate --checkpoint PATH --episodes 600 --ways 5 --shots 1 --data DIR
     python -m core.evaluate --checkpoint PATH --omniglot-runs DIR
+    python -m core.evaluate --checkpoint PATH --report --data DIR
+    python -m core.evaluate --checkpoint PATH --select-inner-lr 0.2 0.3 0.4 --validation-checkpoint VAL.pt --data DIR
 """
 from __future__ import annotations
 
@@ -137,29 +139,94 @@ def sinusoid_report(model: nn.Module, theta: Params, card: dict, tasks: int = 10
 
 
 def omniglot_report_episodes(card: dict, data: list[str], episodes: int = 600, seed: int = 2024,
-                             queries: int = 5) -> Iterator[tuple[int, int, list[str], Task]]:
+                             queries: int = 5, alphabets: set[str] | None = None
+                             ) -> Iterator[tuple[int, int, list[str], Task]]:
     """The report's episodes: for each (N, K) of OMNIGLOT_REPORT, (N, K, alphabets, batch) with
     `episodes` N-way K-shot tasks of `queries` queries per class, drawn from `seed` out of the
-    alphabets the checkpoint did not train on. Every checkpoint with the same split gets the same tasks.
+    alphabets the checkpoint did not train on (or out of `alphabets`). Every checkpoint with the
+    same split gets the same tasks.
     """
     from core.omniglot import EpisodeConfig, load_omniglot, sample_episodes
 
-    held_out = load_omniglot(data).without_alphabets(set(card["data"]["train_alphabets"]))
+    characters = load_omniglot(data)
+    if alphabets is None:
+        held_out = characters.without_alphabets(set(card["data"]["train_alphabets"]))
+    else:
+        held_out = characters.without_alphabets(set(characters.alphabets) - alphabets)
     for ways, shots in OMNIGLOT_REPORT:
         batch = sample_episodes(held_out, EpisodeConfig(ways, shots, queries), episodes, generator(seed))
         yield ways, shots, sorted(set(held_out.alphabets)), batch
 
 
+def report_inner_lr(card: dict, ways: int, shots: int) -> float:
+    """α of the report's N-way K-shot row: the test α selected for it (`select_test_inner_lr`), if the
+    card holds one, else the α the checkpoint meta-trained with."""
+    return card.get("test_inner_lr", {}).get(f"{ways}x{shots}", card["config"]["inner_lr"])
+
+
+def report_inner_config(card: dict, ways: int, shots: int) -> InnerConfig:
+    """The inner loop that the report runs on N-way K-shot episodes: the card's algorithm and test steps."""
+    return inner_config(card["algorithm"], report_inner_lr(card, ways, shots), card["config"]["test_steps"])
+
+
 def omniglot_report(model: nn.Module, theta: Params, card: dict, data: list[str], episodes: int = 600,
                     seed: int = 2024, queries: int = 5) -> list[dict]:
     """Accuracy ± 95% CI per inner step on the alphabets the checkpoint did not train on."""
-    cfg = inner_config(card["algorithm"], card["config"]["inner_lr"], card["config"]["test_steps"])
     rows = []
     for ways, shots, alphabets, batch in omniglot_report_episodes(card, data, episodes, seed, queries):
+        cfg = report_inner_config(card, ways, shots)
         _, accuracies = evaluate_steps(model, theta, batch.to(next(iter(theta.values())).device), cfg)
         rows.append({"ways": ways, "shots": shots, "queries": queries, "episodes": episodes, "alphabets": alphabets,
-                     "accuracy": {str(k): mean_ci(accuracies[k]) for k in range(accuracies.shape[0])}})
+                     "inner_lr": cfg.lr, "accuracy": {str(k): mean_ci(accuracies[k]) for k in range(accuracies.shape[0])}})
     return rows
+
+
+def select_test_inner_lr(card: dict, validation: tuple[nn.Module, Params, dict], grid: list[float],
+                         data: list[str], episodes: int = 600, seed: int = 2024, queries: int = 5) -> dict:
+    """Per report row, the test α in `grid` chosen without the checkpoint's held-out alphabets.
+
+    `validation` is the checkpoint's own recipe (the same config but for `val_alphabets`) meta-trained
+    on a subset of its training alphabets. On the alphabets that the checkpoint trained on and
+    `validation` did not, each row's α is
+
+        α*(N, K) = argmax_{α ∈ grid} accuracy of `validation` after S test steps of size α
+
+    on the report's episodes (seed, count and queries), S being the card's test steps; of tied α,
+    the one nearest the α the checkpoint meta-trained with wins. The alphabets the checkpoint is reported on take no part. Returns the card's
+    `test_inner_lr` ({"NxK": α*}) with every accuracy behind it.
+    """
+    model, theta, validation_card = validation
+    if not grid or any(not (math.isfinite(lr) and lr > 0) for lr in grid):
+        raise ValueError(f"the α grid must hold positive finite numbers, got {grid}")
+    if card["task"] != "omniglot" or validation_card["task"] != "omniglot":
+        raise ValueError("a test α is selected for omniglot checkpoints")
+    differing = sorted(key for key in set(card["config"]) | set(validation_card["config"])
+                       if key != "val_alphabets" and card["config"].get(key) != validation_card["config"].get(key))
+    if card["algorithm"] != validation_card["algorithm"] or differing:
+        raise ValueError("the validation checkpoint must follow the checkpoint's recipe; it differs in "
+                         + ", ".join((["algorithm"] if card["algorithm"] != validation_card["algorithm"] else [])
+                                     + differing))
+    trained, validation_trained = set(card["data"]["train_alphabets"]), set(validation_card["data"]["train_alphabets"])
+    if not validation_trained < trained:
+        raise ValueError("the validation checkpoint must train on a strict subset of the checkpoint's training "
+                         f"alphabets; it also trained on {', '.join(sorted(validation_trained - trained)) or 'all of them'}")
+    steps = card["config"]["test_steps"]
+    rows, chosen = [], {}
+    grid = sorted(set(grid))
+    for ways, shots, alphabets, batch in omniglot_report_episodes(validation_card, data, episodes, seed, queries,
+                                                                  alphabets=trained - validation_trained):
+        batch = batch.to(next(iter(theta.values())).device)
+        accuracy = {lr: mean_ci(evaluate_steps(model, theta, batch, inner_config(card["algorithm"], lr, steps))[1][steps])
+                    for lr in grid}
+        best = max(grid, key=lambda lr: (accuracy[lr]["mean"], -abs(lr - card["config"]["inner_lr"])))
+        chosen[f"{ways}x{shots}"] = best
+        rows.append({"ways": ways, "shots": shots, "queries": queries, "episodes": episodes, "alphabets": alphabets,
+                     "accuracy": {f"{lr:g}": accuracy[lr] for lr in grid}, "chosen": best})
+    return {"test_inner_lr": chosen, "selection": {
+        "rule": f"per row, the α of the grid at which the validation checkpoint is most accurate after {steps} "
+                "steps on alphabets this checkpoint trained on and it did not",
+        "validation_checkpoint": validation_card["checkpoint"], "validation_sha256": validation_card["sha256"],
+        "validation_train_alphabets": sorted(validation_trained), "grid": grid, "rows": rows}}
 
 
 def read_sinusoid_tasks(path: str | Path, rules: PointRules = PointRules(x_range=(-1e6, 1e6))) -> list[Task]:
@@ -190,7 +257,7 @@ def read_sinusoid_tasks(path: str | Path, rules: PointRules = PointRules(x_range
 def _inner_from_args(card: dict, args: argparse.Namespace) -> InnerConfig:
     config = card["config"]
     algorithm = args.algo or card["algorithm"]
-    inner_lr = config["inner_lr"] if args.inner_lr is None else args.inner_lr
+    inner_lr = report_inner_lr(card, args.ways, args.shots) if args.inner_lr is None else args.inner_lr
     steps = config["test_steps"] if args.steps is None else args.steps
     return inner_config(algorithm, inner_lr, steps)
 
@@ -214,12 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--sinusoid-sample", type=int, metavar="N", help="N fresh tasks from the sinusoid distribution")
     source.add_argument("--episodes", type=int, metavar="M", help="M Omniglot episodes from --data")
     source.add_argument("--omniglot-runs", metavar="DIR", help="Lake et al. (2015) 20-way one-shot runs")
+    source.add_argument("--select-inner-lr", type=float, nargs="+", metavar="ALPHA",
+                        help="Omniglot: choose each report row's test α from these with --validation-checkpoint "
+                             "and write the choice into the card (run --report after it)")
     source.add_argument("--report", action="store_true",
                         help="the model card's standard numbers (sinusoid: 1,000 tasks in and off distribution; "
                              "Omniglot: 600 episodes per N-way K-shot on held-out alphabets, or --report-tasks), "
                              "written into the card")
+    parser.add_argument("--validation-checkpoint", metavar="PATH",
+                        help="--select-inner-lr: the same recipe trained on a strict subset of the checkpoint's alphabets")
     parser.add_argument("--steps", type=int, help="inner steps S (default: the checkpoint's test steps)")
-    parser.add_argument("--inner-lr", type=float, help="inner learning rate α (default: the checkpoint's)")
+    parser.add_argument("--inner-lr", type=float, help="inner learning rate α (default: the checkpoint's, for --ways and --shots)")
     parser.add_argument("--algo", choices=ALGORITHMS, help="inner loop to run (default: the checkpoint's)")
     parser.add_argument("--support", type=int, default=10, help="--sinusoid-sample: K support points")
     parser.add_argument("--query", type=int, default=100, help="--sinusoid-sample: query points per task")
@@ -230,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--queries", type=int, default=15, help="--episodes: query images per class")
     parser.add_argument("--data", nargs="+", help="--episodes: Omniglot folders or .zip archives")
     parser.add_argument("--seed", type=int, default=2024, help="seed of the sampled tasks")
-    parser.add_argument("--report-tasks", type=int, help="--report on this many tasks (episodes) instead")
+    parser.add_argument("--report-tasks", type=int, help="--report or --select-inner-lr on this many tasks (episodes)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -279,6 +351,19 @@ def run(args: argparse.Namespace) -> dict:
                                    args.episodes, generator(args.seed)).to(device)
         result.update(ways=args.ways, shots=args.shots, queries=args.queries, episodes=args.episodes)
         result["per_step"] = summarize(*evaluate_steps(model, theta, episodes, cfg))
+    elif args.select_inner_lr:
+        if not args.validation_checkpoint:
+            raise ValueError("--select-inner-lr needs --validation-checkpoint")
+        from core.omniglot import default_sources
+        data = args.data or default_sources()
+        if not data:
+            raise ValueError("--select-inner-lr needs --data (folders or .zip archives)")
+        selected = select_test_inner_lr(card, load_checkpoint(args.validation_checkpoint, device), args.select_inner_lr,
+                                        data, episodes=args.report_tasks or 600, seed=args.seed)
+        result.update(selected)
+        card["test_inner_lr"] = selected["test_inner_lr"]
+        card["metrics"]["test_inner_lr_selection"] = selected["selection"]
+        card_path(args.checkpoint).write_text(json.dumps(card, indent=1) + "\n")
     elif args.report:
         if task_kind == "sinusoid":
             result["report"] = sinusoid_report(model, theta, card, tasks=args.report_tasks or 1000, seed=args.seed)
@@ -323,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
         _print_rows(f"{args.checkpoint}: {result['algorithm']}, α={result['inner_lr']}", result["per_step"])
     elif "report" in result:
         print(json.dumps(result["report"], indent=1))
+    elif "test_inner_lr" in result:
+        for row in result["selection"]["rows"]:
+            scores = ", ".join(f"{lr}: {100 * stat['mean']:.2f}%" for lr, stat in row["accuracy"].items())
+            print(f"{row['ways']}-way {row['shots']}-shot on {', '.join(row['alphabets'])}: {scores} → α = {row['chosen']:g}")
     elif "runs" in result:
         for run_result in result["runs"]:
             print(f"  {run_result['run']}: error {100 * run_result['error_rate']:.1f}%")

@@ -76,8 +76,10 @@ def card_summary(card: dict) -> str:
     if card["task"] == "omniglot":
         test = str(config["test_steps"])
         rows = {(r["ways"], r["shots"]): r for r in report}
-        scores = [f"{n}-way {k}-shot {_percent(rows[(n, k)]['accuracy'][test])}" for n, k in ((5, 1), (5, 5), (20, 1))
-                  if (n, k) in rows and test in rows[(n, k)]["accuracy"]]
+        scores = [f"{n}-way {k}-shot {_percent(rows[(n, k)]['accuracy'][test])}"
+                  + (f" (α = {rows[(n, k)]['inner_lr']:g})" if rows[(n, k)].get("inner_lr", config["inner_lr"])
+                     != config["inner_lr"] else "")
+                  for n, k in ((5, 1), (5, 5), (20, 1)) if (n, k) in rows and test in rows[(n, k)]["accuracy"]]
         if scores:
             alphabets = ", ".join(next(iter(rows.values()))["alphabets"])
             text += f" On alphabets it never saw ({alphabets}), after {test} steps: {'; '.join(scores)}."

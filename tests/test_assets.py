@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from core.checkpoints import load_checkpoint, sha256_of
 from core.device import generator
-from core.evaluate import evaluate_steps, mean_ci
+from core.evaluate import evaluate_steps, mean_ci, report_inner_config, report_inner_lr
 from core.meta import inner_config
 from core.models import build_model
 from core.omniglot import EpisodeConfig, default_sources, load_omniglot, sample_episodes
@@ -65,6 +65,22 @@ SINUSOID_CARDS = [c for c in CARDS if c.name.startswith("sinusoid_")]
 OMNIGLOT_CARDS = [c for c in CARDS if c.name.startswith("omniglot_")]
 
 
+@pytest.mark.parametrize("card_file", OMNIGLOT_CARDS, ids=lambda p: p.name)
+def test_omniglot_report_rows_ran_at_the_alpha_the_card_prescribes(card_file):
+    """A test α selected per row (core.evaluate --select-inner-lr) is the α its report row ran at, and
+    was chosen on alphabets that the report does not use."""
+    card = json.loads(card_file.read_text())
+    for row in card["metrics"]["report"]:
+        assert row.get("inner_lr", card["config"]["inner_lr"]) == report_inner_lr(card, row["ways"], row["shots"])
+    if "test_inner_lr" in card:
+        selection = card["metrics"]["test_inner_lr_selection"]
+        assert card["test_inner_lr"] == {f"{r['ways']}x{r['shots']}": r["chosen"] for r in selection["rows"]}
+        for row in selection["rows"]:
+            assert not set(row["alphabets"]) & set(card["data"]["val_alphabets"])
+            assert set(row["alphabets"]) <= set(card["data"]["train_alphabets"])
+            assert row["accuracy"][f"{row['chosen']:g}"]["mean"] == max(a["mean"] for a in row["accuracy"].values())
+
+
 @pytest.mark.parametrize("card_file", SINUSOID_CARDS, ids=lambda p: p.name)
 def test_sinusoid_card_number_is_reproduced_on_a_fresh_sample(card_file):
     """K=10 in-distribution MSE after 1 step (the black box: its single pass), on 300 new tasks."""
@@ -96,7 +112,7 @@ def test_omniglot_card_number_is_reproduced_on_a_fresh_sample(card_file, omniglo
     row = next(r for r in card["metrics"]["report"] if (r["ways"], r["shots"]) == (5, 1))
     steps = card["config"]["test_steps"]
     batch = sample_episodes(held_out, EpisodeConfig(5, 1, 15), 60, generator(77))
-    _, accuracies = evaluate_steps(model, theta, batch, inner_config(card["algorithm"], card["config"]["inner_lr"], steps))
+    _, accuracies = evaluate_steps(model, theta, batch, report_inner_config(card, 5, 1))
     small = mean_ci(accuracies[steps])
     assert overlap(small, row["accuracy"][str(steps)]), (small, row["accuracy"][str(steps)])
 
@@ -171,7 +187,7 @@ def accuracy(model, theta, card, support_images, query_images, episodes: int = 4
         tasks.append(Task(support, torch.arange(5), query, torch.arange(5).repeat_interleave(queries)))
     batch = stack_tasks(tasks)
     steps = card["config"]["test_steps"]
-    _, accuracies = evaluate_steps(model, theta, batch, inner_config(card["algorithm"], card["config"]["inner_lr"], steps))
+    _, accuracies = evaluate_steps(model, theta, batch, report_inner_config(card, 5, 1))
     return float(accuracies[steps].mean())
 
 
