@@ -152,22 +152,11 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
 
 
 def inner_lr_setting(store: CheckpointStore, algorithm: str | None) -> dict:
-    """The α slider's value and hint: the α the chosen checkpoint meta-trained with (0.4 when there is
-    none), and any other test α its card selected for an N-way K-shot setting."""
+    """The α slider's value and hint: the α the chosen checkpoint meta-trained with (0.4 when there is none)."""
     if algorithm not in store.available("omniglot"):
         return {"value": 0.4, "info": "Step size of each inner gradient step."}
-    card = store.card("omniglot", algorithm)
-    lr = card["config"]["inner_lr"]
-    info = f"This checkpoint meta-trained with α = {lr:g}."
-    selected = {}
-    for shape, test_lr in card.get("test_inner_lr", {}).items():
-        if test_lr != lr:
-            ways, shots = shape.split("x")
-            selected.setdefault(test_lr, []).append(f"{ways}-way {shots}-shot")
-    if selected:
-        info += " A validation alphabet chose " + "; ".join(
-            f"α = {test_lr:g} for {' and '.join(shapes)}" for test_lr, shapes in sorted(selected.items())) + "."
-    return {"value": lr, "info": info}
+    lr = store.card("omniglot", algorithm)["config"]["inner_lr"]
+    return {"value": lr, "info": f"This checkpoint meta-trained with α = {lr:g}."}
 
 
 def show_checkpoint(store: CheckpointStore, algorithm: str | None):

@@ -83,6 +83,8 @@ def card_summary(card: dict) -> str:
         if scores:
             alphabets = ", ".join(next(iter(rows.values()))["alphabets"])
             text += f" On alphabets it never saw ({alphabets}), after {test} steps: {'; '.join(scores)}."
+            if any("(α = " in score for score in scores):
+                text += " Each α in brackets was chosen for its row on a validation alphabet, not on these."
         return text
     row = next((r for r in report if r["distribution"] == "in-distribution" and r["K"] == 10), None)
     if row:
