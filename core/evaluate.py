@@ -177,7 +177,8 @@ def omniglot_report(model: nn.Module, theta: Params, card: dict, data: list[str]
         cfg = report_inner_config(card, ways, shots)
         _, accuracies = evaluate_steps(model, theta, batch.to(next(iter(theta.values())).device), cfg)
         rows.append({"ways": ways, "shots": shots, "queries": queries, "episodes": episodes, "alphabets": alphabets,
-                     "inner_lr": cfg.lr, "accuracy": {str(k): mean_ci(accuracies[k]) for k in range(accuracies.shape[0])}})
+                     "inner_lr": cfg.lr,
+                     "accuracy": {str(k): mean_ci(accuracies[k]) for k in range(accuracies.shape[0])}})
     return rows
 
 
@@ -192,32 +193,35 @@ def select_test_inner_lr(card: dict, validation: tuple[nn.Module, Params, dict],
         α*(N, K) = argmax_{α ∈ grid} accuracy of `validation` after S test steps of size α
 
     on the report's episodes (seed, count and queries), S being the card's test steps; of tied α,
-    the one nearest the α the checkpoint meta-trained with wins. The alphabets the checkpoint is reported on take no part. Returns the card's
-    `test_inner_lr` ({"NxK": α*}) with every accuracy behind it.
+    the one nearest the α the checkpoint meta-trained with wins. The alphabets the checkpoint is
+    reported on take no part. Returns the card's `test_inner_lr` ({"NxK": α*}) with every accuracy
+    behind it.
     """
     model, theta, validation_card = validation
     if not grid or any(not (math.isfinite(lr) and lr > 0) for lr in grid):
         raise ValueError(f"the α grid must hold positive finite numbers, got {grid}")
-    if card["task"] != "omniglot" or validation_card["task"] != "omniglot":
+    if card["task"] != "omniglot":
         raise ValueError("a test α is selected for omniglot checkpoints")
-    differing = sorted(key for key in set(card["config"]) | set(validation_card["config"])
+    differing = sorted(key for key in set(card["config"]) | set(validation_card["config"])  # task and algorithm too
                        if key != "val_alphabets" and card["config"].get(key) != validation_card["config"].get(key))
-    if card["algorithm"] != validation_card["algorithm"] or differing:
-        raise ValueError("the validation checkpoint must follow the checkpoint's recipe; it differs in "
-                         + ", ".join((["algorithm"] if card["algorithm"] != validation_card["algorithm"] else [])
-                                     + differing))
+    if differing:
+        raise ValueError("the validation checkpoint must follow the checkpoint's recipe; "
+                         f"it differs in {', '.join(differing)}")
     trained, validation_trained = set(card["data"]["train_alphabets"]), set(validation_card["data"]["train_alphabets"])
     if not validation_trained < trained:
+        extra = ", ".join(sorted(validation_trained - trained)) or "all of them"
         raise ValueError("the validation checkpoint must train on a strict subset of the checkpoint's training "
-                         f"alphabets; it also trained on {', '.join(sorted(validation_trained - trained)) or 'all of them'}")
+                         f"alphabets; it also trained on {extra}")
     steps = card["config"]["test_steps"]
     rows, chosen = [], {}
     grid = sorted(set(grid))
     for ways, shots, alphabets, batch in omniglot_report_episodes(validation_card, data, episodes, seed, queries,
                                                                   alphabets=trained - validation_trained):
         batch = batch.to(next(iter(theta.values())).device)
-        accuracy = {lr: mean_ci(evaluate_steps(model, theta, batch, inner_config(card["algorithm"], lr, steps))[1][steps])
-                    for lr in grid}
+        accuracy = {}
+        for lr in grid:
+            _, accuracies = evaluate_steps(model, theta, batch, inner_config(card["algorithm"], lr, steps))
+            accuracy[lr] = mean_ci(accuracies[steps])
         best = max(grid, key=lambda lr: (accuracy[lr]["mean"], -abs(lr - card["config"]["inner_lr"])))
         chosen[f"{ways}x{shots}"] = best
         rows.append({"ways": ways, "shots": shots, "queries": queries, "episodes": episodes, "alphabets": alphabets,
@@ -262,6 +266,15 @@ def _inner_from_args(card: dict, args: argparse.Namespace) -> InnerConfig:
     return inner_config(algorithm, inner_lr, steps)
 
 
+def _omniglot_sources(args: argparse.Namespace, what: str) -> list[str]:
+    """--data, or the default Omniglot sources; ValueError naming `what` when there are none."""
+    from core.omniglot import default_sources
+    data = args.data or default_sources()
+    if not data:
+        raise ValueError(f"{what} needs --data (folders or .zip archives)")
+    return data
+
+
 def _print_rows(title: str, rows: list[dict]) -> None:
     print(title)
     for row in rows:
@@ -289,9 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "Omniglot: 600 episodes per N-way K-shot on held-out alphabets, or --report-tasks), "
                              "written into the card")
     parser.add_argument("--validation-checkpoint", metavar="PATH",
-                        help="--select-inner-lr: the same recipe trained on a strict subset of the checkpoint's alphabets")
+                        help="--select-inner-lr: the same recipe trained on a strict subset of the checkpoint's "
+                             "alphabets")
     parser.add_argument("--steps", type=int, help="inner steps S (default: the checkpoint's test steps)")
-    parser.add_argument("--inner-lr", type=float, help="inner learning rate α (default: the checkpoint's, for --ways and --shots)")
+    parser.add_argument("--inner-lr", type=float,
+                        help="inner learning rate α (default: the checkpoint's, for --ways and --shots)")
     parser.add_argument("--algo", choices=ALGORITHMS, help="inner loop to run (default: the checkpoint's)")
     parser.add_argument("--support", type=int, default=10, help="--sinusoid-sample: K support points")
     parser.add_argument("--query", type=int, default=100, help="--sinusoid-sample: query points per task")
@@ -354,12 +369,9 @@ def run(args: argparse.Namespace) -> dict:
     elif args.select_inner_lr:
         if not args.validation_checkpoint:
             raise ValueError("--select-inner-lr needs --validation-checkpoint")
-        from core.omniglot import default_sources
-        data = args.data or default_sources()
-        if not data:
-            raise ValueError("--select-inner-lr needs --data (folders or .zip archives)")
         selected = select_test_inner_lr(card, load_checkpoint(args.validation_checkpoint, device), args.select_inner_lr,
-                                        data, episodes=args.report_tasks or 600, seed=args.seed)
+                                        _omniglot_sources(args, "--select-inner-lr"), episodes=args.report_tasks or 600,
+                                        seed=args.seed)
         result.update(selected)
         card["test_inner_lr"] = selected["test_inner_lr"]
         card["metrics"]["test_inner_lr_selection"] = selected["selection"]
@@ -368,12 +380,8 @@ def run(args: argparse.Namespace) -> dict:
         if task_kind == "sinusoid":
             result["report"] = sinusoid_report(model, theta, card, tasks=args.report_tasks or 1000, seed=args.seed)
         else:
-            from core.omniglot import default_sources
-            data = args.data or default_sources()
-            if not data:
-                raise ValueError("--report for Omniglot needs --data (folders or .zip archives)")
-            result["report"] = omniglot_report(model, theta, card, data, episodes=args.report_tasks or 600,
-                                               seed=args.seed)
+            result["report"] = omniglot_report(model, theta, card, _omniglot_sources(args, "--report for Omniglot"),
+                                               episodes=args.report_tasks or 600, seed=args.seed)
         card["metrics"]["report"] = result["report"]  # each row records its number of tasks
         paper = PAPER[task_kind]
         if task_kind == "omniglot":  # what this checkpoint saw, beside the paper's setting
@@ -411,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     elif "test_inner_lr" in result:
         for row in result["selection"]["rows"]:
             scores = ", ".join(f"{lr}: {100 * stat['mean']:.2f}%" for lr, stat in row["accuracy"].items())
-            print(f"{row['ways']}-way {row['shots']}-shot on {', '.join(row['alphabets'])}: {scores} → α = {row['chosen']:g}")
+            print(f"{row['ways']}-way {row['shots']}-shot on {', '.join(row['alphabets'])}: {scores} "
+                  f"→ α = {row['chosen']:g}")
     elif "runs" in result:
         for run_result in result["runs"]:
             print(f"  {run_result['run']}: error {100 * run_result['error_rate']:.1f}%")

@@ -76,14 +76,15 @@ def card_summary(card: dict) -> str:
     if card["task"] == "omniglot":
         test = str(config["test_steps"])
         rows = {(r["ways"], r["shots"]): r for r in report}
-        scores = [f"{n}-way {k}-shot {_percent(rows[(n, k)]['accuracy'][test])}"
-                  + (f" (α = {rows[(n, k)]['inner_lr']:g})" if rows[(n, k)].get("inner_lr", config["inner_lr"])
-                     != config["inner_lr"] else "")
-                  for n, k in ((5, 1), (5, 5), (20, 1)) if (n, k) in rows and test in rows[(n, k)]["accuracy"]]
+        shown = [rows[(n, k)] for n, k in ((5, 1), (5, 5), (20, 1))
+                 if (n, k) in rows and test in rows[(n, k)]["accuracy"]]
+        other_lr = [row.get("inner_lr", config["inner_lr"]) != config["inner_lr"] for row in shown]
+        scores = [f"{row['ways']}-way {row['shots']}-shot {_percent(row['accuracy'][test])}"
+                  + (f" (α = {row['inner_lr']:g})" if other else "") for row, other in zip(shown, other_lr)]
         if scores:
             alphabets = ", ".join(next(iter(rows.values()))["alphabets"])
             text += f" On alphabets it never saw ({alphabets}), after {test} steps: {'; '.join(scores)}."
-            if any("(α = " in score for score in scores):
+            if any(other_lr):
                 text += " Each α in brackets was chosen for its row on a validation alphabet, not on these."
         return text
     row = next((r for r in report if r["distribution"] == "in-distribution" and r["K"] == 10), None)
