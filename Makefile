@@ -52,6 +52,7 @@ EPISODES = --support 5
 assets/omniglot_maml.pt runs/omniglot_maml_validation.pt: WARM_START = --first-order-iterations 342
 OMNIGLOT_RECIPE = --augment --mirror-classes --train-steps 3 --query 5 --schedule cosine --validate-every 200 \
 	--validation-tasks 100 --data $(OMNIGLOT) --device $(DEVICE) --quiet --max-minutes 58 $(EPISODES) $(WARM_START)
+TRAIN_OMNIGLOT = $(PY) -m core.train --task omniglot --algo $* --iterations $(OMNIGLOT_ITERATIONS) $(OMNIGLOT_RECIPE)
 
 # Each report row (N-way K-shot) takes its test α from SELECT_INNER_LR, chosen where the report never looks: the
 # same recipe trained with a third alphabet held out (Tagalog, which the shipped checkpoint trains on) adapts at
@@ -60,10 +61,9 @@ OMNIGLOT_RECIPE = --augment --mirror-classes --train-steps 3 --query 5 --schedul
 SELECT_INNER_LR ?= 0.2 0.3 0.4 0.5
 .PRECIOUS: runs/omniglot_%_validation.pt
 assets/omniglot_%.pt: runs/omniglot_%_validation.pt
-	$(PY) -m core.train --task omniglot --algo $* --iterations $(OMNIGLOT_ITERATIONS) $(OMNIGLOT_RECIPE) --out $@
+	$(TRAIN_OMNIGLOT) --out $@
 	$(PY) -m core.evaluate --checkpoint $@ --select-inner-lr $(SELECT_INNER_LR) --validation-checkpoint $< \
 		--data $(OMNIGLOT) > /dev/null
 	$(PY) -m core.evaluate --checkpoint $@ --report --data $(OMNIGLOT) --json > /dev/null
 runs/omniglot_%_validation.pt:
-	$(PY) -m core.train --task omniglot --algo $* --iterations $(OMNIGLOT_ITERATIONS) $(OMNIGLOT_RECIPE) \
-		--val-alphabets 3 --out $@
+	$(TRAIN_OMNIGLOT) --val-alphabets 3 --out $@
