@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from demo import CSS, THEME, build_app
+from demo import build_app, serve
 from tests.test_browser import FLAGS, add_three_classes, draw, watch_status
 
 
@@ -40,8 +40,7 @@ def main() -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = build_app()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                       theme=THEME, css=CSS, show_error=True)
+    serve(app, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)

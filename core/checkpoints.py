@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from core.models import Params, build_model
 
 CARD_FIELDS = ("task", "algorithm", "checkpoint", "sha256", "config", "data", "iterations",
                "wall_time_s", "device", "metrics", "git_commit")
+MANIFEST = "SHA256SUMS"  # beside shipped checkpoints: `sha256sum *.pt` output, a second record of each sha256
 
 
 def sha256_of(path: str | Path) -> str:
@@ -53,6 +55,39 @@ def save_checkpoint(path: str | Path, theta: Params, card: dict) -> dict:
     return card
 
 
+def check_card(card, name: str = "model card") -> dict:
+    """`card` if it has what loading needs (task, algorithm, sha256, config.model), else a ValueError."""
+    if not isinstance(card, dict):
+        raise ValueError(f"{name} is not a JSON object")
+    missing = [field for field in ("task", "algorithm", "sha256", "config") if field not in card]
+    if not missing and not (isinstance(card["config"], dict) and isinstance(card["config"].get("model"), dict)):
+        missing = ["config.model"]
+    if missing:
+        raise ValueError(f"{name} lacks the field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    return card
+
+
+def read_manifest(path: str | Path) -> dict[str, str]:
+    """{file name: sha256} from a `sha256sum` listing ("<hex>  <name>" per line); {} when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    entries = {}
+    for line in path.read_text().splitlines():
+        match = re.fullmatch(r"([0-9a-f]{64}) [ *](\S+)", line.strip())
+        if match:
+            entries[match.group(2)] = match.group(1)
+    return entries
+
+
+def write_manifest(folder: str | Path) -> Path:
+    """Write `folder/SHA256SUMS` for every *.pt in `folder` (the format of `sha256sum *.pt`)."""
+    folder = Path(folder)
+    lines = [f"{sha256_of(path)}  {path.name}" for path in sorted(folder.glob("*.pt"))]
+    (folder / MANIFEST).write_text("".join(line + "\n" for line in lines))
+    return folder / MANIFEST
+
+
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
                     dtype: torch.dtype | None = None) -> tuple[nn.Module, Params, dict]:
     """(model, θ, card) from a checkpoint and its card; the sha256 must match the card's."""
@@ -63,17 +98,22 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
         raise FileNotFoundError(f"checkpoint {path} has no model card {card_path(path).name} beside it")
     try:
         card = json.loads(card_path(path).read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"model card {card_path(path)} is not valid JSON: {error}") from None
-    if card.get("sha256") != sha256_of(path):
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"model card {card_path(path).name} is not valid JSON: {error}") from None
+    check_card(card, card_path(path).name)
+    if card["sha256"] != sha256_of(path):
         raise ValueError(f"checkpoint {path.name} does not match the sha256 in its model card")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a corrupt or foreign file: say which, not a traceback
-        raise ValueError(f"{path} is not a loadable checkpoint: {error}") from None
-    model = build_model(card["config"]["model"]).to(device=device, dtype=dtype)
+    except Exception as error:  # a corrupt or foreign file: say which; the loader's own text stays in the cause
+        raise ValueError(f"checkpoint {path.name} is not a readable state dict of tensors") from error
+    try:
+        model = build_model(card["config"]["model"]).to(device=device, dtype=dtype)
+    except TypeError as error:
+        raise ValueError(f"model card {card_path(path).name} describes no buildable model: {error}") from None
     expected = dict(model.named_parameters())
-    if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
+    if (not isinstance(state, dict) or set(state) != set(expected)
+            or any(not isinstance(state[k], torch.Tensor) or state[k].shape != expected[k].shape for k in expected)):
         raise ValueError(f"checkpoint {path.name} does not hold the parameters of {card['config']['model']}")
     theta = {key: value.to(device=device, dtype=dtype or value.dtype) for key, value in state.items()}
     return model, theta, card

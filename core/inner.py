@@ -19,6 +19,7 @@ from core.tasks import Task
 
 
 UNLABELLED = -100  # a query class label that is not known (a drawn query): no loss or accuracy for it
+DIVERGENCE_FACTOR = 1e6  # a trace ends once L_support(φ_k) exceeds this multiple of L_support(θ)
 
 
 @dataclass(frozen=True)
@@ -218,18 +219,41 @@ def trace_adaptation(model: nn.Module, theta: Params, task: Task, cfg: InnerConf
 
     Uses `inner_updates` (first-order with plain autograd: no outer gradient is needed to watch
     the steps, and the values of φ_k are the same). `grid` (points, 1) adds regression predictions f(grid; φ_k).
+    A diverging adaptation ends early: after the first step whose support loss exceeds
+    DIVERGENCE_FACTOR · L_support(θ), or before the first step with a non-finite value, so every
+    record yielded is finite (`diverged` tells a caller which happened).
     """
     ways = ways_of(task)
     theta = {key: value.detach() for key, value in theta.items()}
     watch = replace(cfg, first_order=True)
-    yield _record(model, theta, model.task_params(theta, ways), task, cfg, 0, 0.0, grid)
+    start = _record(model, theta, model.task_params(theta, ways), task, cfg, 0, 0.0, grid)
+    yield start
     updates = inner_updates(model, theta, task.x_support, task.y_support, watch, ways, functional=False)
     for step in range(1, cfg.steps + 1):
-        start = time.perf_counter()
+        begin = time.perf_counter()
         phi = next(updates)
         phi = {key: value.detach() for key, value in phi.items()}
         _synchronize(phi)
-        yield _record(model, theta, phi, task, cfg, step, time.perf_counter() - start, grid)
+        record = _record(model, theta, phi, task, cfg, step, time.perf_counter() - begin, grid)
+        if not _finite(record):
+            return
+        yield record
+        if diverged(start.support_loss, record.support_loss):
+            return
+
+
+def diverged(start_loss: float, loss: float) -> bool:
+    """Whether a support loss is past the divergence threshold: L_support(φ_k) > DIVERGENCE_FACTOR · L_support(θ)."""
+    return loss > DIVERGENCE_FACTOR * max(start_loss, 1e-12)
+
+
+def _finite(record: StepRecord) -> bool:
+    """Whether every number in `record` is finite."""
+    values = [record.support_loss, record.grad_norm, *record.distance.values()]
+    values += [record.query_loss] if record.query_loss is not None else []
+    values += record.predictions or []
+    values += [p for row in record.probabilities or [] for p in row]
+    return all(math.isfinite(v) for v in values)
 
 
 def _synchronize(phi: Params) -> None:

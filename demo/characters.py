@@ -14,11 +14,16 @@ from core.inner import AdaptationTrace, trace_adaptation
 from core.meta import inner_config
 from core.omniglot import download_omniglot
 from demo import inputs, plots
-from demo.common import EVENT_LIMITS, badge, checked_number, gpu
-from demo.playback import Playback, stop
-from demo.store import LABELS, CheckpointStore
+from demo.common import badge, checked_number, gpu
+from demo.errors import excerpt
+from demo.playback import ENDINGS, Playback, stop
+from demo.serving import COMPUTE, LIGHT
+from demo.store import LABELS, CheckpointStore, CheckpointUnavailable
 
 MAX_WAYS, MAX_SHOTS, MAX_STEPS = 10, 5, 20
+MAX_DELAY_S = 1.0  # the longest pause between streamed steps
+OUTPUTS = 6  # probabilities, losses, distances, status, query picture, device badge
+NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
 # after Add, wipe the sketchpad in the browser (setting its value from Python leaves it stuck in Gradio 6)
 CLEAR_SKETCH_JS = "() => document.querySelector('#example-sketch button[aria-label=\"Clear canvas\"]')?.click()"
 GALLERY_SIZE = 40  # Omniglot characters offered for picking
@@ -42,8 +47,15 @@ def class_names(ways: int) -> list[str]:
 
 def _class_index(name, ways: int) -> int:
     if name not in class_names(ways):
-        raise gr.Error(f"choose a class from Class 1 to Class {ways}, got {name!r}")
+        raise gr.Error(f"choose a class from Class 1 to Class {ways}, got {excerpt(name)}")
     return class_names(ways).index(name)
+
+
+def _check_room(support: list[dict], label: int) -> None:
+    """Refuse an example that no N-way K-shot task could use: K examples per class at most."""
+    if sum(1 for example in support if example["label"] == label) >= MAX_SHOTS:
+        raise gr.Error(f"Class {label + 1} already has {MAX_SHOTS} examples, the most K allows; "
+                       f"add to another class or press Clear all")
 
 
 def _sheet(support: list[dict], ways: int) -> Image.Image:
@@ -64,6 +76,7 @@ def add_example(sketch, class_name, ways, support: list[dict] | None):
     """Add the drawn character to the support set as an example of the chosen class."""
     ways = checked_number(ways, "N (classes)", 2, MAX_WAYS, integer=True)
     label = _class_index(class_name, ways)
+    _check_room(support or [], label)
     try:
         image = inputs.editor_image(sketch)
     except ValueError as error:
@@ -94,7 +107,7 @@ def load_gallery(root: Path = OMNIGLOT_CACHE):
                                              f"drawing still works.")
     files = sorted(folder.glob("*/character*/*.png"))
     if not files:
-        return gr.update(visible=False), [], f"No Omniglot images found in {folder}; drawing still works."
+        return gr.update(visible=False), [], "The Omniglot download holds no images; drawing still works."
     chosen = random.Random(0).sample(files, min(GALLERY_SIZE, len(files)))
     return gr.update(visible=True, value=[str(p) for p in chosen]), [str(p) for p in chosen], \
         f"{len(chosen)} Omniglot characters: click one to add it to the chosen class."
@@ -104,8 +117,9 @@ def pick_example(files: list[str], class_name, ways, support: list[dict] | None,
     """Add the clicked Omniglot character to the support set."""
     ways = checked_number(ways, "N (classes)", 2, MAX_WAYS, integer=True)
     label = _class_index(class_name, ways)
-    if not files or not 0 <= event.index < len(files):
-        raise gr.Error("load the Omniglot gallery first")
+    _check_room(support or [], label)
+    if not files or event is None or not isinstance(event.index, int) or not 0 <= event.index < len(files):
+        raise gr.Error("load the Omniglot gallery first, then click one of its characters")
     image = np.asarray(Image.open(files[event.index]).convert("L"))
     support = _add(support, image, label)
     return support, _sheet(support, ways)
@@ -119,9 +133,11 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
     shots = checked_number(shots, "K (examples per class)", 1, MAX_SHOTS, integer=True)
     steps = checked_number(steps, "inner steps", 0, MAX_STEPS, integer=True)
     inner_lr = checked_number(inner_lr, "α (inner learning rate)", 0.0, 2.0)
-    delay = checked_number(delay, "delay", 0.0, 2.0)
-    if algorithm not in store.available("omniglot"):
-        raise gr.Error(f"no checkpoint for algorithm {algorithm!r}; choose one of {store.available('omniglot')}")
+    delay = checked_number(delay, "delay", 0.0, MAX_DELAY_S)
+    try:
+        model, theta, _ = store.get("omniglot", algorithm)
+    except CheckpointUnavailable as error:
+        raise gr.Error(str(error)) from None
     try:
         query = inputs.character_tensor(query_sketch)
         task = inputs.character_task([(torch.from_numpy(e["tensor"]), e["label"]) for e in support or []],
@@ -130,7 +146,6 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
         raise gr.Error(str(error).replace("this sketch", "the query sketch")) from None
     playback = playback or Playback()
     playback.start()
-    model, theta, _ = store.get("omniglot", algorithm)
     task = task.to(store.device)
     names = class_names(ways)
     trace = AdaptationTrace(config={"algorithm": algorithm, "inner_lr": inner_lr, "steps": steps}).to_dict()
@@ -147,8 +162,15 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
                f"Step {record.step} of {steps}: the query looks most like **{names[best]}** "
                f"({probabilities[best]:.0%}).", query_picture if record.step == 0 else gr.skip(),  # send it once
                badge(store.device, sum(times) / len(times) if times else None))
-        if record.step < steps and not playback.wait_for_next_step(delay):
-            break
+        if record.step < steps:
+            ending = yield from playback.hold(delay, NO_CHANGE)
+            if ending:
+                yield (*NO_CHANGE[:3], f"{ENDINGS[ending]} The query looks most like **{names[best]}** "
+                       f"({probabilities[best]:.0%}) after step {record.step}.", *NO_CHANGE[4:])
+                return
+    if record.step < steps:
+        yield (*NO_CHANGE[:3], f"α is too large for these examples: step {record.step + 1} diverged, so the "
+               f"run stopped at step {record.step}. Try a smaller α.", *NO_CHANGE[4:])
 
 
 def inner_lr_setting(store: CheckpointStore, algorithm: str | None) -> dict:
@@ -161,7 +183,7 @@ def inner_lr_setting(store: CheckpointStore, algorithm: str | None) -> dict:
 
 def show_checkpoint(store: CheckpointStore, algorithm: str | None):
     """On a change of algorithm: its card's summary, and the α slider set to the α it trained with."""
-    return store.summary("omniglot", algorithm), gr.Slider(**inner_lr_setting(store, algorithm))
+    return store.note("omniglot", algorithm), gr.Slider(**inner_lr_setting(store, algorithm))
 
 
 def build(store: CheckpointStore) -> None:
@@ -203,7 +225,7 @@ def build(store: CheckpointStore) -> None:
         steps = gr.Slider(0, MAX_STEPS, value=3, step=1, label="Inner steps S",
                           info="Gradient steps on the support set; the checkpoints were tested with 3.")
         delay = gr.Slider(0.0, 1.0, value=0.3, step=0.05, label="Delay per step (s)", elem_id="characters-delay")
-    checkpoint_note = gr.Markdown(store.summary("omniglot", algorithms[0] if algorithms else None),
+    checkpoint_note = gr.Markdown(store.note("omniglot", algorithms[0] if algorithms else None),
                                   elem_id="characters-checkpoint")
     with gr.Row():
         adapt = gr.Button("Adapt", variant="primary", elem_id="characters-adapt")
@@ -218,15 +240,16 @@ def build(store: CheckpointStore) -> None:
     files = gr.State([])
     playback = gr.State(Playback())
 
-    algorithm.change(partial(show_checkpoint, store), algorithm, [checkpoint_note, inner_lr], api_name=False)
-    ways.change(set_ways, [ways, support], [class_choice, support, sheet], api_name=False)
+    algorithm.change(partial(show_checkpoint, store), algorithm, [checkpoint_note, inner_lr], api_name=False,
+                     **LIGHT)
+    ways.change(set_ways, [ways, support], [class_choice, support, sheet], api_name=False, **LIGHT)
     add.click(add_example, [sketch, class_choice, ways, support], [support, sheet],
-              api_name="add_example", **EVENT_LIMITS).success(None, js=CLEAR_SKETCH_JS)
-    clear.click(clear_examples, ways, [support, sheet, query_seen], api_name=False)
-    load.click(load_gallery, None, [gallery, files, gallery_note], api_name=False, **EVENT_LIMITS)
-    gallery.select(pick_example, [files, class_choice, ways, support], [support, sheet], api_name=False)
+              api_name="add_example", **COMPUTE).success(None, js=CLEAR_SKETCH_JS)
+    clear.click(clear_examples, ways, [support, sheet, query_seen], api_name=False, **LIGHT)
+    load.click(load_gallery, None, [gallery, files, gallery_note], api_name=False, **COMPUTE)
+    gallery.select(pick_example, [files, class_choice, ways, support], [support, sheet], api_name=False, **COMPUTE)
     adapt.click(partial(adapt_characters, store),
                 [ways, shots, query_sketch, algorithm, inner_lr, steps, delay, support, playback],
                 [probabilities, losses, distances, status, query_seen, device], api_name="adapt_characters",
-                show_progress="hidden", **EVENT_LIMITS)  # the stream itself shows progress, step by step
+                show_progress="hidden", **COMPUTE)  # the stream itself shows progress, step by step
     stop_button.click(stop, playback, None, api_name=False, queue=False)

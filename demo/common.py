@@ -6,6 +6,7 @@ import math
 import gradio as gr
 
 from core.device import describe_device
+from demo.errors import excerpt
 
 try:  # Hugging Face ZeroGPU: run GPU-bound handlers on a borrowed GPU
     import spaces
@@ -15,23 +16,22 @@ except ImportError:  # everywhere else it changes nothing
     def gpu(fn):
         return fn
 
-EVENT_LIMITS = dict(concurrency_limit=4, time_limit=180)  # per event: parallel runs and seconds
-
 
 def checked_number(value, name: str, low: float, high: float, integer: bool = False):
     """`value` as a number in [low, high], or a gr.Error that says what is wrong."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise gr.Error(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise gr.Error(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise gr.Error(f"{name} must be a number, got {excerpt(value)}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise gr.Error(f"{name} must be a number, got {excerpt(value)}") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise gr.Error(f"{name} must be between {low:g} and {high:g}, got {excerpt(value)}")
     if integer:
-        if value != int(value):
-            raise gr.Error(f"{name} must be a whole number, got {value!r}")
-        return int(value)
-    return float(value)
+        if number != int(number):
+            raise gr.Error(f"{name} must be a whole number, got {excerpt(value)}")
+        return int(number)
+    return number
 
 
 def badge(device, seconds_per_step: float | None = None) -> str:

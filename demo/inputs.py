@@ -155,7 +155,13 @@ def _stroke_mask(drawing) -> np.ndarray:
         layer = np.asarray(layer)
         if layer.ndim != 3 or layer.shape[0] > MAX_SKETCH_SIDE or layer.shape[1] > MAX_SKETCH_SIDE:
             raise ValueError(f"the drawing must be an RGBA image of at most {MAX_SKETCH_SIDE} pixels a side")
+        height, width = layer.shape[:2]
+        # the layer spans the whole canvas, so its columns map onto the x-range; a smaller picture would not
+        if width < CANVAS[0] // 2 or abs(width * CANVAS[1] - height * CANVAS[0]) > 0.02 * width * CANVAS[1]:
+            raise ValueError(f"the drawing layer must cover the {CANVAS[0]}×{CANVAS[1]} canvas, got {width}×{height}")
         masks.append(layer[..., 3] > 32 if layer.shape[2] == 4 else layer.min(axis=2) < 128)
+    if len({mask.shape for mask in masks}) > 1:
+        raise ValueError("the drawing's layers differ in size")
     return np.logical_or.reduce(masks)
 
 

@@ -1,8 +1,27 @@
-"""Pause, resume, step and stop for a streaming run, shared by a session's events through gr.State."""
+"""Pause, resume, step and stop for a streaming run, shared by a session's events through gr.State.
+
+Every wait is bounded. A pause ends the run after PAUSE_LIMIT_S, and a run ends after
+RUN_LIMIT_S in all, keeping its steps either way. While paused, the run hands control back to
+Gradio every TICK_S (it yields a no-op update), so a run whose page was closed is dropped at the
+next tick and its slot is free for others; a run that blocked inside one step could not be.
+"""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Generator, TypeVar
+
+PAUSE_LIMIT_S = 120.0  # a run paused this long ends (its steps are kept, replay works)
+RUN_LIMIT_S = 180.0  # a run ends after this long in all, pauses included
+TICK_S = 0.25  # while paused, how often the run hands control back to the server
+
+# why a run ended before its last step; None: it ran to the end
+STOPPED, PAUSE_EXPIRED, TIME_LIMIT = "stopped", "pause_expired", "time_limit"
+ENDINGS = {STOPPED: "Stopped.",
+           PAUSE_EXPIRED: f"Paused for over {PAUSE_LIMIT_S:.0f} s, so the run ended here.",
+           TIME_LIMIT: f"The run reached its time limit of {RUN_LIMIT_S:.0f} s and ended here."}
+
+Tick = TypeVar("Tick")
 
 
 @dataclass
@@ -12,18 +31,32 @@ class Playback:
     paused: bool = False  # hold before the next step
     step_budget: int = 0  # steps allowed while paused (the Step button adds one)
     stopped: bool = False  # finish now, keeping the steps so far
+    started: float = 0.0  # time.monotonic() when the run began
 
     def start(self) -> None:
-        self.paused, self.step_budget, self.stopped = False, 0, False
+        self.paused, self.step_budget, self.stopped, self.started = False, 0, False, time.monotonic()
 
-    def wait_for_next_step(self, delay: float, poll: float = 0.05) -> bool:
-        """Sleep `delay`, then hold while paused; False when the run should stop."""
+    def hold(self, delay: float, tick: Tick) -> Generator[Tick, None, str | None]:
+        """Sleep `delay`, then wait while paused, yielding `tick` every TICK_S; why the run ends, or None.
+
+        Use as `ending = yield from playback.hold(delay, no_change)` inside a streaming handler.
+        """
         time.sleep(delay)
+        paused_at = None
         while self.paused and self.step_budget == 0 and not self.stopped:
-            time.sleep(poll)
+            now = time.monotonic()
+            paused_at = paused_at or now
+            if now - paused_at > PAUSE_LIMIT_S:
+                return PAUSE_EXPIRED
+            if now - self.started > RUN_LIMIT_S:
+                return TIME_LIMIT
+            yield tick
+            time.sleep(TICK_S)
         if self.paused and self.step_budget > 0:
             self.step_budget -= 1
-        return not self.stopped
+        if self.stopped:
+            return STOPPED
+        return TIME_LIMIT if time.monotonic() - self.started > RUN_LIMIT_S else None
 
 
 def toggle_pause(playback: Playback) -> str:

@@ -9,17 +9,22 @@ import gradio as gr
 import torch
 
 from core.blackbox import BlackBoxRegressor, blackbox_trace
-from core.inner import AdaptationTrace, trace_adaptation
+from core.inner import AdaptationTrace, diverged, trace_adaptation
 from core.landscape import adaptation_landscape
 from core.meta import inner_config
 from demo import inputs, plots
-from demo.common import EVENT_LIMITS, badge, checked_number, gpu
-from demo.playback import Playback, step_once, stop, toggle_pause
-from demo.store import LABELS, CheckpointStore
+from demo.common import badge, checked_number, gpu
+from demo.errors import excerpt
+from demo.playback import ENDINGS, PAUSE_LIMIT_S, RUN_LIMIT_S, Playback, step_once, stop, toggle_pause
+from demo.serving import COMPUTE, LIGHT, STATE_TTL_S
+from demo.store import LABELS, CheckpointStore, CheckpointUnavailable
 
 SOURCES = ("Sine wave", "Draw a curve", "Click points")
 MAX_STEPS = 100
+MAX_DELAY_S = 1.0  # the longest pause between streamed steps
 GRID = 200  # points of the plotted x-grid
+OUTPUTS = 7  # curves, losses, path, status, run state, replay slider, device badge
+NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
 
 INTRO = r"""
 ### Few-shot regression: θ adapts to a task in a few gradient steps
@@ -46,7 +51,7 @@ def build_task(source: str, amplitude, phase, shots, drawing, points, seed) -> i
             return inputs.points_task(points)
     except ValueError as error:
         raise gr.Error(str(error)) from None
-    raise gr.Error(f"unknown support source {source!r}; choose one of {', '.join(SOURCES)}")
+    raise gr.Error(f"unknown support source {excerpt(source)}; choose one of {', '.join(SOURCES)}")
 
 
 def render(trace: dict, step: int, support, curve, landscape: dict | None):
@@ -62,6 +67,17 @@ def render(trace: dict, step: int, support, curve, landscape: dict | None):
     return curves, plots.loss_figure(trace, step), path
 
 
+def divergence_note(records: list[dict]) -> str:
+    """Why a run ended before step S on its own: the support loss grew past the divergence threshold."""
+    done, start, last = records[-1]["step"], records[0]["support_loss"], records[-1]["support_loss"]
+    if diverged(start, last):
+        growth = last / max(start, 1e-12)
+        return (f" α is too large for this task: the support loss grew ×{growth:.0e} in {done} step(s), "
+                f"so the run stopped at step {done}. Try a smaller α.")
+    return (f" α is too large for this task: step {done + 1} gave non-finite values, so the run stopped at "
+            f"step {done}. Try a smaller α.")
+
+
 @gpu
 def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, drawing, points, algorithm,
                    inner_lr, steps, delay, seed, playback: Playback | None = None):
@@ -69,12 +85,13 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
     curve_task = build_task(source, amplitude, phase, shots, drawing, points, seed)
     steps = checked_number(steps, "inner steps", 0, MAX_STEPS, integer=True)
     inner_lr = checked_number(inner_lr, "α (inner learning rate)", 0.0, 1.0)
-    delay = checked_number(delay, "delay", 0.0, 2.0)
-    if algorithm not in store.available("sinusoid"):
-        raise gr.Error(f"no checkpoint for algorithm {algorithm!r}; choose one of {store.available('sinusoid')}")
+    delay = checked_number(delay, "delay", 0.0, MAX_DELAY_S)
+    try:
+        model, theta, card = store.get("sinusoid", algorithm)
+    except CheckpointUnavailable as error:
+        raise gr.Error(str(error)) from None
     playback = playback or Playback()
     playback.start()
-    model, theta, card = store.get("sinusoid", algorithm)
     task = curve_task.task.to(store.device)
     grid = torch.linspace(*inputs.X_RANGE, GRID, device=store.device).reshape(-1, 1)
     support = (task.x_support.flatten().tolist(), task.y_support.flatten().tolist())
@@ -91,7 +108,7 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
     trace = AdaptationTrace(config={"algorithm": algorithm, "inner_lr": inner_lr, "steps": steps},
                             grid=grid.flatten().tolist()).to_dict()
     state["trace"] = trace
-    times = []
+    times, ending = [], None
     for record in trace_adaptation(model, theta, task, cfg, grid):
         trace["records"].append(record.__dict__.copy())
         if record.step:
@@ -100,10 +117,14 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
         yield (curves, losses, gr.skip(), status + f" Step {record.step} of {steps}.", state,
                gr.update(maximum=max(record.step, 1), value=record.step, interactive=False),
                badge(store.device, sum(times) / len(times) if times else None))
-        if record.step < steps and not playback.wait_for_next_step(delay):
-            status += " Stopped."
-            break
+        if record.step < steps:
+            ending = yield from playback.hold(delay, NO_CHANGE)
+            if ending:
+                status += " " + ENDINGS[ending]
+                break
     done = len(trace["records"]) - 1
+    if ending is None and done < steps:
+        status += divergence_note(trace["records"])
     landscape = adaptation_landscape(model, theta, task, replace(cfg, steps=done)).__dict__
     state["landscape"] = landscape
     curves, losses, path = render(trace, done, support, curve_task.curve, landscape)
@@ -124,6 +145,8 @@ def click_point(points, event: gr.SelectData):
     """Add a point where the person clicked on the axes image, or remove the one clicked on."""
     rows = points.values.tolist() if hasattr(points, "values") else list(points or [])
     rows = [[float(x), float(y)] for x, y in rows if str(x) != "" and str(y) != ""]
+    if event is None or not isinstance(event.index, (list, tuple)) or len(event.index) != 2:
+        raise gr.Error("click on the plot to add a point")
     x, y = inputs.pixel_to_xy(*event.index)
     try:
         rows = inputs.toggle_point(rows, x, y)
@@ -174,15 +197,16 @@ def build(store: CheckpointStore) -> None:
         with gr.Column(scale=2):
             algorithm = gr.Dropdown([(LABELS[a], a) for a in algorithms], value=algorithms[0] if algorithms else None,
                                     label="Algorithm", info="Which meta-trained initialisation θ to adapt.")
-            checkpoint_note = gr.Markdown(store.summary("sinusoid", algorithms[0] if algorithms else None),
+            checkpoint_note = gr.Markdown(store.note("sinusoid", algorithms[0] if algorithms else None),
                                           elem_id="sinusoid-checkpoint")
             inner_lr = gr.Slider(0.001, 0.1, value=0.01, step=0.001, label="α (inner learning rate)",
                                  info="Step size of each inner gradient step. MAML trained with 0.01.")
             steps = gr.Slider(0, MAX_STEPS, value=10, step=1, label="Inner steps S",
                               info="Gradient steps on the support set. MAML trained with 1.")
             with gr.Row():
-                delay = gr.Slider(0.0, 1.0, value=0.15, step=0.05, label="Delay per step (s)",
-                                  info="Slow the stream down to watch each step.")
+                delay = gr.Slider(0.0, MAX_DELAY_S, value=0.15, step=0.05, label="Delay per step (s)",
+                                  info=f"Slow the stream down to watch each step. Pause holds a run for up "
+                                       f"to {PAUSE_LIMIT_S:.0f} s; a run lasts at most {RUN_LIMIT_S:.0f} s.")
                 seed = gr.Number(0, precision=0, minimum=0, label="Seed", info="Where the K points fall.")
             with gr.Row():
                 adapt = gr.Button("Adapt", variant="primary", elem_id="sinusoid-adapt")
@@ -199,19 +223,19 @@ def build(store: CheckpointStore) -> None:
         with gr.Column():
             scrub_slider = gr.Slider(0, 1, value=0, step=1, label="Replay: inner step k", interactive=False,
                                      info="After a run, drag to see any step again (no recomputation).")
-    run_state = gr.State(None)
+    run_state = gr.State(None, time_to_live=STATE_TTL_S)
     playback = gr.State(Playback())
 
-    algorithm.change(partial(store.summary, "sinusoid"), algorithm, checkpoint_note, api_name=False)
-    source.change(show_source, source, [sine_box, draw_box, click_box], api_name=False)
-    click_image.select(click_point, points, [click_image, points], api_name="click_point", **EVENT_LIMITS)
-    clear.click(clear_points, None, [click_image, points], api_name=False)
+    algorithm.change(partial(store.note, "sinusoid"), algorithm, checkpoint_note, api_name=False, **LIGHT)
+    source.change(show_source, source, [sine_box, draw_box, click_box], api_name=False, **LIGHT)
+    click_image.select(click_point, points, [click_image, points], api_name=False, **LIGHT)
+    clear.click(clear_points, None, [click_image, points], api_name=False, **LIGHT)
     adapt.click(partial(adapt_sinusoid, store),
                 [source, amplitude, phase, shots, canvas, points, algorithm, inner_lr, steps, delay, seed, playback],
                 [curves, losses, path, status, run_state, scrub_slider, device], api_name="adapt_sinusoid",
-                show_progress="hidden", **EVENT_LIMITS)  # the stream itself shows progress, step by step
+                show_progress="hidden", **COMPUTE)  # the stream itself shows progress, step by step
     pause.click(toggle_pause, playback, pause, api_name=False, queue=False)
     step_button.click(step_once, playback, pause, api_name=False, queue=False)
     stop_button.click(stop, playback, pause, api_name=False, queue=False)
     scrub_slider.release(scrub, [run_state, scrub_slider], [curves, losses, path], api_name="replay_sinusoid",
-                         **EVENT_LIMITS)
+                         **LIGHT)

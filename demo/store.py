@@ -1,25 +1,40 @@
-"""The shipped checkpoints, loaded lazily once per process and shared read-only by every session."""
+"""The shipped checkpoints: verified against two published sha256s, loaded lazily once per process.
+
+θ is shared read-only by every session. The `nn.Module` is not: `torch.func.functional_call` swaps
+the caller's tensors into the module for the length of a call, so two runs on one module object
+would compute with each other's parameters. `get` therefore hands each run its own copy.
+"""
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import threading
 from pathlib import Path
 
 import torch
 
-from core.checkpoints import card_path, load_checkpoint
+from core.checkpoints import MANIFEST, card_path, check_card, load_checkpoint, read_manifest, sha256_of
 from core.device import default_device
 from core.omniglot import describe_training_data
+from demo.errors import excerpt
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 LABELS = {"maml": "MAML", "fomaml": "First-order MAML", "anil": "ANIL", "reptile": "Reptile",
           "pretrained": "Pretrained baseline", "blackbox": "Black box (transformer)"}
+log = logging.getLogger("maml_playground")
+
+
+class CheckpointUnavailable(ValueError):
+    """A checkpoint that is missing, or disabled because it failed a check (the message says which)."""
 
 
 class CheckpointStore:
-    """`get(task, algorithm)` loads `assets/<task>_<algorithm>.pt` on first use, then reuses it.
+    """`get(task, algorithm)` loads `assets/<task>_<algorithm>.pt` on first use, then reuses θ.
 
-    θ tensors are never written to (the inner loop builds new φ), so sessions can share them.
+    A checkpoint is offered only when its model card reads and its sha256 agrees with the file
+    and with the folder's `SHA256SUMS` (published with the code). One that fails is disabled with
+    a reason (`problems`); the others still serve, and the app still starts.
     """
 
     def __init__(self, assets: Path = ASSETS, device: torch.device | None = None):
@@ -27,32 +42,93 @@ class CheckpointStore:
         self.device = device or default_device()
         self._lock = threading.Lock()
         self._loaded: dict[tuple[str, str], tuple] = {}
+        self._cards: dict[tuple[str, str], dict] = {}
+        self._problems: dict[tuple[str, str], str] = {}
+        manifest = read_manifest(self.assets / MANIFEST)
+        for algorithm in LABELS:
+            for task in ("sinusoid", "omniglot"):
+                path = self.assets / f"{task}_{algorithm}.pt"
+                if path.is_file():
+                    self._check(task, algorithm, path, manifest)
+
+    def _check(self, task: str, algorithm: str, path: Path, manifest: dict[str, str]) -> None:
+        key, label = (task, algorithm), LABELS[algorithm]
+        try:
+            card = check_card(json.loads(card_path(path).read_text()), "its model card")
+            if (card["task"], card["algorithm"]) != key:
+                raise ValueError("its model card describes another checkpoint")
+            if path.name not in manifest:
+                raise ValueError(f"it is not listed in {MANIFEST}")
+            if manifest[path.name] != card["sha256"]:
+                raise ValueError(f"its model card and {MANIFEST} give different sha256s")
+            card_summary(card)  # a card the summary cannot read is as broken as one that does not parse
+        except FileNotFoundError:
+            self._disable(key, f"{label} is unavailable: it has no model card.")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            self._disable(key, f"{label} is unavailable: its model card is not valid JSON.")
+        except ValueError as error:
+            self._disable(key, f"{label} is unavailable: {error}.")
+        except (KeyError, TypeError, AttributeError) as error:
+            self._disable(key, f"{label} is unavailable: its model card lacks or misreads a field ({error!s:.40}).")
+        else:
+            self._cards[key] = card
+
+    def _disable(self, key: tuple[str, str], reason: str) -> None:
+        self._problems[key] = reason
+        self._cards.pop(key, None)
+        log.warning("checkpoint %s_%s disabled: %s", *key, reason)
 
     def available(self, task: str) -> list[str]:
-        """Algorithms with a shipped checkpoint for `task`, in the order of LABELS."""
-        return [a for a in LABELS if (self.assets / f"{task}_{a}.pt").is_file()]
+        """Algorithms with a verified checkpoint for `task`, in the order of LABELS."""
+        return [a for a in LABELS if (task, a) in self._cards]
+
+    def problems(self, task: str) -> list[str]:
+        """One sentence per checkpoint of `task` that is disabled, saying why."""
+        return [reason for (t, _), reason in self._problems.items() if t == task]
 
     def card(self, task: str, algorithm: str) -> dict:
         """The model card, without loading the weights."""
-        return json.loads(card_path(self.assets / f"{task}_{algorithm}.pt").read_text())
+        self._require(task, algorithm)
+        return self._cards[(task, algorithm)]
 
     def summary(self, task: str, algorithm: str | None) -> str:
-        """`card_summary` of a shipped checkpoint; empty when there is none."""
-        return card_summary(self.card(task, algorithm)) if algorithm in self.available(task) else ""
+        """`card_summary` of a verified checkpoint; empty when there is none."""
+        return card_summary(self._cards[(task, algorithm)]) if (task, algorithm) in self._cards else ""
+
+    def note(self, task: str, algorithm: str | None) -> str:
+        """The checkpoint line of a tab: the chosen card's summary, then why any checkpoint is disabled."""
+        return " ".join([self.summary(task, algorithm), *self.problems(task)]).strip()
+
+    def _require(self, task: str, algorithm: str) -> None:
+        if (task, algorithm) not in self._cards:
+            reason = self._problems.get((task, algorithm)) if isinstance(algorithm, str) else None
+            if reason:
+                raise CheckpointUnavailable(reason)
+            names = ", ".join(self.available(task)) or "none"
+            raise CheckpointUnavailable(f"no checkpoint for algorithm {excerpt(algorithm)} in this tab; "
+                                        f"choose one of: {names}")
 
     def get(self, task: str, algorithm: str) -> tuple[torch.nn.Module, dict, dict]:
-        """(model, θ, card) of a shipped checkpoint; a clear error if there is none."""
+        """(a model of the run's own, θ shared read-only, card) of a verified checkpoint."""
         key = (task, algorithm)
         with self._lock:
+            self._require(task, algorithm)
             if key not in self._loaded:
                 path = self.assets / f"{task}_{algorithm}.pt"
-                if not path.is_file():
-                    raise ValueError(f"no {LABELS.get(algorithm, algorithm)} checkpoint for {task} in {self.assets}")
-                model, theta, card = load_checkpoint(path, self.device)
+                card = self._cards[key]
+                try:
+                    if sha256_of(path) != card["sha256"]:
+                        raise ValueError("its file does not match the sha256 published for it")
+                    model, theta, card = load_checkpoint(path, self.device)
+                except (OSError, ValueError) as error:
+                    log.error("loading %s failed", path.name, exc_info=error)
+                    self._disable(key, f"{LABELS[algorithm]} is unavailable: {error}.".replace(str(self.assets), ""))
+                    raise CheckpointUnavailable(self._problems[key]) from None
                 for value in theta.values():
                     value.requires_grad_(False)
                 self._loaded[key] = (model.eval(), theta, card)
-            return self._loaded[key]
+            model, theta, card = self._loaded[key]
+        return copy.deepcopy(model), theta, card
 
 
 def _percent(stat: dict) -> str:

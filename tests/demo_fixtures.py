@@ -1,17 +1,22 @@
 """Small checkpoints for UI tests: real files in the shipped layout, made in seconds."""
 from __future__ import annotations
 
+import contextlib
+import socket
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import torch
+from PIL import Image
 
 from core import train
-from core.checkpoints import save_checkpoint
+from core.checkpoints import save_checkpoint, write_manifest
 from core.models import Conv4, params
 
 
 def make_assets(folder: Path) -> Path:
-    """assets-like folder: sinusoid MAML and ANIL (briefly trained), Omniglot MAML (untrained Conv4)."""
+    """assets-like folder: sinusoid MAML, ANIL and black box (briefly trained), Omniglot MAML (untrained Conv4)."""
     folder.mkdir(parents=True, exist_ok=True)
     for algorithm in ("maml", "anil", "blackbox"):
         assert train.main(["--task", "sinusoid", "--algo", algorithm, "--iterations", "20", "--validate-every", "20",
@@ -25,4 +30,31 @@ def make_assets(folder: Path) -> Path:
                     {"task": "omniglot", "algorithm": "maml", "config": config, "data": {"train_alphabets": []},
                      "iterations": 0, "wall_time_s": 0.0, "device": "CPU", "metrics": {},
                      "git_commit": None})
+    write_manifest(folder)  # as the shipped assets/ publishes each sha256 a second time
     return folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(app) -> Iterator[str]:
+    """Serve `app` as app.py does (demo.serve) on a free local port; yield its URL.
+
+    serve() sets process-wide options (torch threads, the image pixel cap); they are put back
+    afterwards, so the tests that run later in this process keep their own settings.
+    """
+    from demo import serve
+
+    threads, pixels = torch.get_num_threads(), Image.MAX_IMAGE_PIXELS
+    with warnings.catch_warnings():
+        serve(app, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+        try:
+            yield app.local_url
+        finally:
+            app.close()
+            torch.set_num_threads(threads)
+            Image.MAX_IMAGE_PIXELS = pixels

@@ -1,8 +1,6 @@
 """The app launched in-process and driven through gradio_client, reading every streamed update."""
 from __future__ import annotations
 
-import socket
-
 import numpy as np
 import pytest
 import torch
@@ -11,26 +9,15 @@ from PIL import Image
 
 from demo import build_app
 from demo.store import CheckpointStore
-from tests.demo_fixtures import make_assets
+from tests.demo_fixtures import make_assets, served
 from tests.test_demo_handlers import character_sketch
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     store = CheckpointStore(make_assets(tmp_path_factory.mktemp("assets")), torch.device("cpu"))
-    app = build_app(store)
-    app.queue().launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                       show_error=True)
-    try:
-        yield Client(app.local_url, verbose=False)
-    finally:
-        app.close()
+    with served(build_app(store)) as url:
+        yield Client(url, verbose=False)
 
 
 def sinusoid_args(**changes):
@@ -113,7 +100,7 @@ def test_huge_image_through_the_api(client, tmp_path):
 
 
 def test_wrong_type_through_the_api(client):
-    with pytest.raises(Exception, match="Expected a `float`"):
+    with pytest.raises(Exception, match="N \\(classes\\): expected a number, got 'three'"):
         client.predict(None, "Class 1", "three", api_name="/add_example")
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import socket
 import time
 
 import pytest
 import torch
 
-from demo import CSS, THEME, build_app
+from demo import build_app
 from demo.store import CheckpointStore
-from tests.demo_fixtures import make_assets
+from tests.demo_fixtures import make_assets, served
 
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None and os.environ.get("CI"):
@@ -25,16 +24,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     store = CheckpointStore(make_assets(tmp_path_factory.mktemp("assets")), torch.device("cpu"))
-    app = build_app(store)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                       theme=THEME, css=CSS, show_error=True)
-    try:
-        yield app.local_url
-    finally:
-        app.close()
+    with served(build_app(store)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from core.checkpoints import write_manifest
 from core.omniglot import describe_training_episodes
 from demo import build_app, characters, inputs, sinusoid
 from demo.playback import Playback, step_once, toggle_pause
@@ -107,10 +108,13 @@ def test_stop_keeps_the_steps_so_far(store):
 
 def test_pause_and_step_release_one_step_at_a_time():
     playback = Playback()
+    playback.start()
     assert toggle_pause(playback) == "Resume" and playback.paused
     step_once(playback)
-    assert playback.wait_for_next_step(0.0)  # the one allowed step passes
-    assert playback.step_budget == 0
+    waiting = playback.hold(0.0, "tick")
+    with pytest.raises(StopIteration) as ended:  # the one allowed step passes at once, without a tick
+        next(waiting)
+    assert ended.value.value is None and playback.step_budget == 0
 
 
 @pytest.mark.parametrize("args, message", [
@@ -191,8 +195,8 @@ def test_gallery_offers_characters_when_available(tmp_path, monkeypatch):
 
 def test_the_app_builds_without_launching(store):
     app = build_app(store)
-    names = {d.api_name for d in app.fns.values() if d.api_name}
-    assert {"adapt_sinusoid", "adapt_characters", "add_example", "click_point", "replay_sinusoid"} <= names
+    public = {d.api_name for d in app.fns.values() if d.api_visibility == "public"}
+    assert public == {"adapt_sinusoid", "adapt_characters", "add_example", "replay_sinusoid"}  # as the README lists
 
 
 def test_checkpoint_summary_comes_from_the_card(store):
@@ -224,6 +228,7 @@ def test_checkpoint_summary_comes_from_the_card(store):
 def test_alpha_slider_follows_the_chosen_checkpoint(store, tmp_path):
     card = store.card("omniglot", "maml")
     (tmp_path / "omniglot_maml.pt").write_bytes((store.assets / "omniglot_maml.pt").read_bytes())
+    write_manifest(tmp_path)
     (tmp_path / "omniglot_maml.pt.json").write_text(json.dumps({**card, "config": {**card["config"], "inner_lr": 0.15}}))
     summary, slider = characters.show_checkpoint(CheckpointStore(tmp_path), "maml")
     assert slider.value == 0.15 and "α = 0.15" in slider.info and "at α = 0.15 in training" in summary

@@ -1,0 +1,108 @@
+"""One error boundary around every event: each failure reaches the user as a sentence in the app's words.
+
+`Playground.process_api` is the single place Gradio runs an event through (preprocessing of the
+inputs, the handler, postprocessing). Whatever is raised there becomes a `gr.Error` with a short
+message: no traceback, no server path, no library internals, no echo longer than an excerpt.
+The detail goes to the server log: one line for a user's mistake, a traceback only for a fault.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+import gradio as gr
+import torch
+from gradio.exceptions import ComponentProcessingError, InvalidPathError
+from PIL import Image, UnidentifiedImageError
+from pydantic import ValidationError
+
+log = logging.getLogger("maml_playground")
+MESSAGE_CHARS = 300  # the longest message a user sees
+EXCERPT_CHARS = 40  # the longest piece of a user's own input echoed back
+PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-~ ]+){2,}[\\/]?")  # an absolute path, POSIX or Windows
+INDEX = re.compile(r"component at index (\d+)")  # how Gradio names the input it could not preprocess
+
+
+def excerpt(value, limit: int = EXCERPT_CHARS) -> str:
+    """repr(value), cut to `limit` characters: enough to recognise an input, never a 20 MB echo."""
+    text = repr(value) if not isinstance(value, str) else repr(value[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def public_message(text: str) -> str:
+    """A message fit to show: paths replaced, cut to MESSAGE_CHARS."""
+    text = PATH.sub("<file>", str(text)).strip()
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
+
+
+def release_memory() -> None:
+    """After an out-of-memory error: give cached GPU blocks back, so the next request can have them."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+EXPECTED = {"Number": "a number", "Slider": "a number", "Radio": "one of the listed choices",
+            "Dropdown": "one of the listed choices", "Dataframe": "a table of numbers",
+            "ImageEditor": "a drawing (PNG, JPEG or WebP layers)", "Sketchpad": "a drawing (PNG, JPEG or WebP)",
+            "Image": "an image (PNG, JPEG or WebP)", "Checkbox": "true or false", "Textbox": "text"}
+
+
+def input_problem(error: ComponentProcessingError, block_fn, inputs: list) -> str:
+    """What was wrong with the input that Gradio could not preprocess, named by its label."""
+    match = INDEX.search(str(error))
+    index = int(match.group(1)) if match else None
+    component = block_fn.inputs[index] if index is not None and index < len(block_fn.inputs) else None
+    kind = type(component).__name__ if component is not None else ""
+    label = getattr(component, "label", None) or (f"input {index}" if index is not None else "an input")
+    cause = error.__cause__
+    if isinstance(cause, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        reason = f"the image has more than {Image.MAX_IMAGE_PIXELS:,} pixels, the most this app accepts"
+    elif isinstance(cause, UnidentifiedImageError):
+        reason = "this file is not an image that can be read (use PNG, JPEG or WebP)"
+    else:
+        value = inputs[index] if index is not None and index < len(inputs) else None
+        reason = f"expected {EXPECTED.get(kind, 'a value of another type')}, got {excerpt(value)}"
+    return f"{label}: {reason}"
+
+
+def public_error(error: Exception, block_fn, inputs: list) -> gr.Error:
+    """The gr.Error a user sees for `error`, logged as one line (their mistake) or a traceback (a fault)."""
+    name = getattr(block_fn, "api_name", None) or getattr(block_fn, "name", "event")
+    if isinstance(error, gr.Error):
+        message, title = public_message(error.message), error.title
+        log.info("%s: refused: %s", name, message)
+    elif isinstance(error, ComponentProcessingError):
+        message, title = public_message(input_problem(error, block_fn, inputs)), "Invalid input"
+        log.info("%s: refused input: %s", name, message)
+    elif isinstance(error, torch.OutOfMemoryError):
+        release_memory()
+        log.error("%s: out of memory", name, exc_info=error)
+        message, title = ("The server ran out of memory for this request. Try fewer steps or fewer examples, "
+                          "or try again in a moment."), "Out of memory"
+    elif isinstance(error, (ValidationError, InvalidPathError)):  # a payload of the wrong form, or a foreign file
+        log.info("%s: refused payload: %s", name, type(error).__name__)
+        message, title = ("One of the inputs does not have the form this endpoint expects (see the API page "
+                          "for each input's type), or names a file that was not uploaded to this server."), \
+            "Invalid input"
+    else:
+        reference = uuid.uuid4().hex[:8]
+        log.error("%s: fault %s", name, reference, exc_info=error)
+        message, title = (f"Something went wrong on the server (reference {reference}). Try again; if it happens "
+                          f"again, the server log has the details under that reference."), "Server error"
+    return gr.Error(message, title=title, print_exception=False)
+
+
+class Playground(gr.Blocks):
+    """gr.Blocks whose every event runs inside the one error boundary (see the module docstring)."""
+
+    async def process_api(self, block_fn, inputs, *args, **kwargs):
+        fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
+        if isinstance(inputs, list) and len(inputs) < len(fn.inputs):
+            log.info("%s: refused: %d inputs, needs %d", fn.api_name, len(inputs), len(fn.inputs))
+            raise gr.Error(f"this endpoint takes {len(fn.inputs)} inputs, got {len(inputs)}",
+                           title="Invalid input", print_exception=False)
+        try:
+            return await super().process_api(fn, inputs, *args, **kwargs)
+        except Exception as error:  # noqa: BLE001 -- the boundary: every failure becomes a message
+            raise public_error(error, fn, inputs) from None

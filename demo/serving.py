@@ -1,0 +1,54 @@
+"""How the app is served: one set of options for `app.py`, the tests, the benchmarks and the screenshots.
+
+The numbers below were chosen from `python -m bench.load` on a 2-core CPU (see the README's
+Reliability section): one torch thread per run, and at most COMPUTE_SLOTS runs computing at once
+across both tabs. More threads per run made concurrent runs slower, not faster; more slots only
+lengthened every run once both cores were busy. Runs past the slots wait in the queue, and past
+QUEUE_SIZE waiting events a user is told the app is busy and to try again.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+
+import gradio as gr
+import torch
+from PIL import Image
+
+THEME = gr.themes.Soft(primary_hue="blue", secondary_hue="slate")
+CSS = """
+.gradio-container {max-width: 1400px !important}
+#sinusoid-device, #characters-device {font-size: 0.9em}
+"""
+TORCH_THREADS = 1  # intra-op threads per run
+COMPUTE_SLOTS = 4  # runs computing at once, both tabs together (one concurrency group)
+QUEUE_SIZE = 64  # events waiting at once; past it Gradio answers "busy, try again"
+MAX_IMAGE_PIXELS = 2048 * 2048  # larger images are refused from their header, before decoding
+MAX_UPLOAD = "5mb"  # per uploaded file
+CACHE_SWEEP = (600, 1800)  # every 10 min, delete uploaded and generated files older than 30 min
+SESSIONS = 500  # sessions whose gr.State the server keeps; the least recently used beyond that are dropped
+STATE_TTL_S = 3600  # a session's state is deleted an hour after it was last set
+
+COMPUTE = dict(concurrency_id="compute", concurrency_limit=COMPUTE_SLOTS)  # every event that runs the engine
+LIGHT = dict(concurrency_id="light", concurrency_limit=8)  # events that only redraw or edit a small state
+LAUNCH = dict(theme=THEME, css=CSS, show_error=True, max_file_size=MAX_UPLOAD, state_session_capacity=SESSIONS)
+
+
+def configure_process() -> None:
+    """Settings of the serving process: torch threads, the image pixel cap, and the app's log."""
+    torch.set_num_threads(TORCH_THREADS)
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    warnings.simplefilter("error", Image.DecompressionBombWarning)  # refuse above the cap, not only above 2×
+    logger = logging.getLogger("maml_playground")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def serve(app: gr.Blocks, **launch):
+    """Queue and launch `app` with the app's options; `launch` adds or overrides launch() arguments."""
+    configure_process()
+    return app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=LIGHT["concurrency_limit"]).launch(
+        **{**LAUNCH, **launch})
