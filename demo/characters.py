@@ -201,7 +201,7 @@ def build(store: CheckpointStore) -> None:
                                   image_mode="RGBA", elem_id="example-sketch", layers=False)
             with gr.Row():
                 class_choice = gr.Dropdown(class_names(3), value="Class 1", label="Class of this example",
-                                           elem_id="class-choice")
+                                           elem_id="class-choice", allow_custom_value=True)  # checked against N
                 add = gr.Button("Add", variant="secondary", elem_id="add-example")
                 clear = gr.Button("Clear all", size="sm")
             with gr.Accordion("Pick examples from Omniglot", open=False):

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 log = logging.getLogger("maml_playground")
 MESSAGE_CHARS = 300  # the longest message a user sees
 EXCERPT_CHARS = 40  # the longest piece of a user's own input echoed back
-PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-~ ]+){2,}[\\/]?")  # an absolute path, POSIX or Windows
+PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-~]+){2,}[\\/]?")  # a path of two or more parts
 INDEX = re.compile(r"component at index (\d+)")  # how Gradio names the input it could not preprocess
 
 
@@ -48,22 +48,56 @@ EXPECTED = {"Number": "a number", "Slider": "a number", "Radio": "one of the lis
             "Image": "an image (PNG, JPEG or WebP)", "Checkbox": "true or false", "Textbox": "text"}
 
 
+def label_of(component, index: int) -> str:
+    return getattr(component, "label", None) or f"input {index}"
+
+
 def input_problem(error: ComponentProcessingError, block_fn, inputs: list) -> str:
     """What was wrong with the input that Gradio could not preprocess, named by its label."""
     match = INDEX.search(str(error))
-    index = int(match.group(1)) if match else None
-    component = block_fn.inputs[index] if index is not None and index < len(block_fn.inputs) else None
-    kind = type(component).__name__ if component is not None else ""
-    label = getattr(component, "label", None) or (f"input {index}" if index is not None else "an input")
-    cause = error.__cause__
+    index = int(match.group(1)) if match and int(match.group(1)) < len(block_fn.inputs) else None
+    if index is None:
+        return "one of the inputs could not be read"
+    component, cause = block_fn.inputs[index], error.__cause__
     if isinstance(cause, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         reason = f"the image has more than {Image.MAX_IMAGE_PIXELS:,} pixels, the most this app accepts"
     elif isinstance(cause, UnidentifiedImageError):
         reason = "this file is not an image that can be read (use PNG, JPEG or WebP)"
     else:
-        value = inputs[index] if index is not None and index < len(inputs) else None
-        reason = f"expected {EXPECTED.get(kind, 'a value of another type')}, got {excerpt(value)}"
-    return f"{label}: {reason}"
+        value = inputs[index] if index < len(inputs) else None
+        reason = f"expected {EXPECTED.get(type(component).__name__, 'another type')}, got {excerpt(value)}"
+    return f"{label_of(component, index)}: {reason}"
+
+
+def malformed_input(block_fn, inputs: list) -> str:
+    """Which input has a payload of the wrong form (it fails its component's data model)."""
+    for index, (component, value) in enumerate(zip(block_fn.inputs, inputs)):
+        model = getattr(component, "data_model", None)
+        if model is None or value is None:
+            continue
+        try:
+            model.model_validate(value, context={"validate_meta": True})
+        except ValidationError:
+            expected = EXPECTED.get(type(component).__name__, "another form")
+            return f"{label_of(component, index)}: expected {expected}, got {excerpt(value)}"
+    return ("One of the inputs does not have the form this endpoint expects (see the API page for each "
+            "input's type), or names a file that was not uploaded to this server.")
+
+
+def unknown_choice(block_fn, inputs: list, state) -> gr.Error | None:
+    """A gr.Error naming the first Radio or Dropdown input whose value is not one of its choices."""
+    for index, (component, value) in enumerate(zip(block_fn.inputs, inputs)):
+        if not isinstance(component, (gr.Radio, gr.Dropdown)) or value is None:
+            continue
+        if getattr(component, "multiselect", False) or getattr(component, "allow_custom_value", False):
+            continue
+        if state is not None and component._id in state:  # this session's own choices (set by an update)
+            component = state[component._id]
+        keys = [key for _, key in component.choices]
+        if value not in keys:
+            return gr.Error(f"{label_of(component, index)}: {excerpt(value)} is not one of the choices "
+                            f"({', '.join(map(str, keys))})", title="Invalid input", print_exception=False)
+    return None
 
 
 def public_error(error: Exception, block_fn, inputs: list) -> gr.Error:
@@ -80,11 +114,12 @@ def public_error(error: Exception, block_fn, inputs: list) -> gr.Error:
         log.error("%s: out of memory", name, exc_info=error)
         message, title = ("The server ran out of memory for this request. Try fewer steps or fewer examples, "
                           "or try again in a moment."), "Out of memory"
-    elif isinstance(error, (ValidationError, InvalidPathError)):  # a payload of the wrong form, or a foreign file
-        log.info("%s: refused payload: %s", name, type(error).__name__)
-        message, title = ("One of the inputs does not have the form this endpoint expects (see the API page "
-                          "for each input's type), or names a file that was not uploaded to this server."), \
-            "Invalid input"
+    elif isinstance(error, ValidationError):  # a payload of the wrong form
+        message, title = public_message(malformed_input(block_fn, inputs)), "Invalid input"
+        log.info("%s: refused payload: %s", name, message)
+    elif isinstance(error, InvalidPathError):  # a file path that this server did not hand out
+        message, title = "A file in this request was not uploaded to this server; upload it first.", "Invalid input"
+        log.info("%s: refused a file path", name)
     else:
         reference = uuid.uuid4().hex[:8]
         log.error("%s: fault %s", name, reference, exc_info=error)
@@ -96,13 +131,15 @@ def public_error(error: Exception, block_fn, inputs: list) -> gr.Error:
 class Playground(gr.Blocks):
     """gr.Blocks whose every event runs inside the one error boundary (see the module docstring)."""
 
-    async def process_api(self, block_fn, inputs, *args, **kwargs):
+    async def process_api(self, block_fn, inputs, state=None, *args, **kwargs):
         fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
         if isinstance(inputs, list) and len(inputs) < len(fn.inputs):
             log.info("%s: refused: %d inputs, needs %d", fn.api_name, len(inputs), len(fn.inputs))
             raise gr.Error(f"this endpoint takes {len(fn.inputs)} inputs, got {len(inputs)}",
                            title="Invalid input", print_exception=False)
         try:
-            return await super().process_api(fn, inputs, *args, **kwargs)
+            if fn.preprocess and isinstance(inputs, list) and (choice := unknown_choice(fn, inputs, state)):
+                raise choice
+            return await super().process_api(fn, inputs, state, *args, **kwargs)
         except Exception as error:  # noqa: BLE001 -- the boundary: every failure becomes a message
             raise public_error(error, fn, inputs) from None

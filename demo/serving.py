@@ -34,9 +34,9 @@ LIGHT = dict(concurrency_id="light", concurrency_limit=8)  # events that only re
 LAUNCH = dict(theme=THEME, css=CSS, show_error=True, max_file_size=MAX_UPLOAD, state_session_capacity=SESSIONS)
 
 
-def configure_process() -> None:
+def configure_process(threads: int = TORCH_THREADS) -> None:
     """Settings of the serving process: torch threads, the image pixel cap, and the app's log."""
-    torch.set_num_threads(TORCH_THREADS)
+    torch.set_num_threads(threads)
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     warnings.simplefilter("error", Image.DecompressionBombWarning)  # refuse above the cap, not only above 2×
     logger = logging.getLogger("maml_playground")
@@ -47,8 +47,14 @@ def configure_process() -> None:
         logger.setLevel(logging.INFO)
 
 
-def serve(app: gr.Blocks, **launch):
-    """Queue and launch `app` with the app's options; `launch` adds or overrides launch() arguments."""
-    configure_process()
+def serve(app: gr.Blocks, threads: int = TORCH_THREADS, slots: int = COMPUTE_SLOTS, **launch):
+    """Queue and launch `app` with the app's options; `launch` adds or overrides launch() arguments.
+
+    `threads` and `slots` override TORCH_THREADS and COMPUTE_SLOTS (bench.load measures the choice).
+    """
+    configure_process(threads)
+    for fn in app.fns.values():
+        if fn.concurrency_id == COMPUTE["concurrency_id"]:
+            fn.concurrency_limit = slots
     return app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=LIGHT["concurrency_limit"]).launch(
         **{**LAUNCH, **launch})

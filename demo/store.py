@@ -93,14 +93,15 @@ class CheckpointStore:
 
     def summary(self, task: str, algorithm: str | None) -> str:
         """`card_summary` of a verified checkpoint; empty when there is none."""
-        return card_summary(self._cards[(task, algorithm)]) if (task, algorithm) in self._cards else ""
+        known = isinstance(algorithm, str) and (task, algorithm) in self._cards
+        return card_summary(self._cards[(task, algorithm)]) if known else ""
 
     def note(self, task: str, algorithm: str | None) -> str:
         """The checkpoint line of a tab: the chosen card's summary, then why any checkpoint is disabled."""
         return " ".join([self.summary(task, algorithm), *self.problems(task)]).strip()
 
     def _require(self, task: str, algorithm: str) -> None:
-        if (task, algorithm) not in self._cards:
+        if not isinstance(algorithm, str) or (task, algorithm) not in self._cards:
             reason = self._problems.get((task, algorithm)) if isinstance(algorithm, str) else None
             if reason:
                 raise CheckpointUnavailable(reason)
