@@ -201,10 +201,11 @@ def build(store: CheckpointStore) -> None:
                                           elem_id="sinusoid-checkpoint")
             inner_lr = gr.Slider(0.001, 0.1, value=0.01, step=0.001, label="α (inner learning rate)",
                                  info="Step size of each inner gradient step. MAML trained with 0.01.")
-            steps = gr.Slider(0, MAX_STEPS, value=10, step=1, label="Inner steps S",
+            steps = gr.Slider(0, MAX_STEPS, value=10, step=1, label="Inner steps S", elem_id="sinusoid-steps",
                               info="Gradient steps on the support set. MAML trained with 1.")
             with gr.Row():
                 delay = gr.Slider(0.0, MAX_DELAY_S, value=0.15, step=0.05, label="Delay per step (s)",
+                                  elem_id="sinusoid-delay",
                                   info=f"Slow the stream down to watch each step. Pause holds a run for up "
                                        f"to {PAUSE_LIMIT_S:.0f} s; a run lasts at most {RUN_LIMIT_S:.0f} s.")
                 seed = gr.Number(0, precision=0, minimum=0, label="Seed", info="Where the K points fall.")

@@ -128,3 +128,42 @@ def test_characters_tab_draw_examples_and_a_query(page, tmp_path):
     steps = {line.split("Step ")[1].split(" ")[0] for line in seen if "Step " in line}
     assert len(steps) >= 3, seen
     page.screenshot(path=str(tmp_path / "characters.png"), full_page=True)
+
+
+def set_slider(page, container: str, value) -> None:
+    box = page.locator(f"{container} input[type='number']")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_paused_runs_in_closed_tabs_free_their_slots(app_url):
+    """Fill every compute slot with a paused run, close those tabs: a waiting request then runs at once."""
+    from gradio_client import Client
+    from playwright.sync_api import expect, sync_playwright
+
+    from demo.serving import COMPUTE_SLOTS
+    from tests.test_hostile_inputs import sinusoid as sinusoid_args
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        pages = []
+        for _ in range(COMPUTE_SLOTS):
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(app_url)
+            set_slider(page, "#sinusoid-steps", 100)
+            set_slider(page, "#sinusoid-delay", 1)
+            page.locator("#sinusoid-adapt").click()
+            expect(page.locator("#sinusoid-status")).to_contain_text("Step 1 of 100", timeout=60_000)
+            page.locator("#sinusoid-pause").click()
+            expect(page.locator("#sinusoid-pause")).to_have_text("Resume")
+            pages.append(page)
+        job = Client(app_url, verbose=False).submit(*sinusoid_args(steps=0), api_name="/adapt_sinusoid")
+        time.sleep(4)
+        assert not job.done(), "a paused run should hold its slot while its tab is open"
+        closed = time.time()
+        for page in pages:
+            page.close()
+        assert "Done: 0 step(s)" in job.result(timeout=60)[3]
+        waited = time.time() - closed
+        browser.close()
+    assert waited < 15, f"the slots of closed tabs took {waited:.1f} s to free"
