@@ -14,10 +14,10 @@ from core.inner import AdaptationTrace, trace_adaptation
 from core.meta import inner_config
 from core.omniglot import download_omniglot
 from demo import inputs, plots
-from demo.common import badge, checked_number, gpu
+from demo.common import Picture, badge, checked_number, gpu
 from demo.errors import excerpt
 from demo.playback import ENDINGS, Playback, stop
-from demo.serving import COMPUTE, LIGHT
+from demo.serving import COMPUTE, LIGHT, uses_threads
 from demo.store import LABELS, CheckpointStore, CheckpointUnavailable
 
 MAX_WAYS, MAX_SHOTS, MAX_STEPS = 10, 5, 20
@@ -72,6 +72,7 @@ def _add(support: list[dict] | None, image: np.ndarray, label: int) -> list[dict
     return [*(support or []), {"label": label, "tensor": tensor.numpy(), "picture": picture}]
 
 
+@uses_threads
 def add_example(sketch, class_name, ways, support: list[dict] | None):
     """Add the drawn character to the support set as an example of the chosen class."""
     ways = checked_number(ways, "N (classes)", 2, MAX_WAYS, integer=True)
@@ -113,6 +114,7 @@ def load_gallery(root: Path = OMNIGLOT_CACHE):
         f"{len(chosen)} Omniglot characters: click one to add it to the chosen class."
 
 
+@uses_threads
 def pick_example(files: list[str], class_name, ways, support: list[dict] | None, event: gr.SelectData):
     """Add the clicked Omniglot character to the support set."""
     ways = checked_number(ways, "N (classes)", 2, MAX_WAYS, integer=True)
@@ -126,6 +128,7 @@ def pick_example(files: list[str], class_name, ways, support: list[dict] | None,
 
 
 @gpu
+@uses_threads
 def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorithm, inner_lr, steps, delay,
                      support: list[dict] | None, playback: Playback | None = None):
     """Stream one update per inner step: class probabilities, support loss, per-layer distance."""
@@ -210,13 +213,13 @@ def build(store: CheckpointStore) -> None:
                 gallery = gr.Gallery(visible=False, columns=8, height=220, object_fit="contain", allow_preview=False,
                                      label="Omniglot (evaluation alphabets)")
         with gr.Column(scale=2):
-            sheet = gr.Image(_sheet([], 3), label="Support set: each drawing and the 28×28 input the model sees",
-                             interactive=False, type="pil", buttons=[], elem_id="support-sheet")
+            sheet = Picture(_sheet([], 3), label="Support set: each drawing and the 28×28 input the model sees",
+                            interactive=False, type="pil", buttons=[], elem_id="support-sheet")
             with gr.Row():
                 query_sketch = gr.Sketchpad(label="Query", canvas_size=(280, 280), brush=brush, type="numpy",
                                             image_mode="RGBA", elem_id="query-sketch", layers=False)
-                query_seen = gr.Image(label="query as the model sees it", interactive=False, height=150,
-                                      buttons=[], elem_id="query-input")
+                query_seen = Picture(label="query as the model sees it", interactive=False, height=150,
+                                     buttons=[], elem_id="query-input")
     with gr.Row():
         algorithm = gr.Dropdown([(LABELS[a], a) for a in algorithms], value=algorithms[0] if algorithms else None,
                                 label="Algorithm", info="ANIL adapts only the head; MAML adapts every layer.")

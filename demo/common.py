@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+from pathlib import Path
 
 import gradio as gr
+from gradio.processing_utils import encode_pil_to_bytes, hash_bytes
+from PIL import Image
 
 from core.device import describe_device
 from demo.errors import excerpt
@@ -40,3 +45,26 @@ def badge(device, seconds_per_step: float | None = None) -> str:
     if seconds_per_step is not None:
         text += f" · {1000 * seconds_per_step:.2f} ms per inner step"
     return text
+
+
+class Picture(gr.Image):
+    """gr.Image whose output files are written atomically.
+
+    Gradio names an output picture by the hash of its bytes and rewrites that file in place each
+    time, so two sessions that show the same picture at once (the same drawings, say) can each
+    serve the other a file that is being rewritten, and a client then reads 0 bytes. Here the
+    file is written once, under a temporary name renamed into place, and reused afterwards.
+    """
+
+    def postprocess(self, value):
+        if isinstance(value, Image.Image):
+            data = encode_pil_to_bytes(value, self.format)
+            folder = Path(self.GRADIO_CACHE) / hash_bytes(data)
+            path = folder / f"image.{self.format}"
+            if not path.is_file():
+                folder.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
+                    handle.write(data)
+                os.replace(handle.name, path)
+            value = str(path)
+        return super().postprocess(value)

@@ -8,6 +8,8 @@ QUEUE_SIZE waiting events a user is told the app is busy and to try again.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import warnings
 
@@ -34,8 +36,42 @@ LIGHT = dict(concurrency_id="light", concurrency_limit=8)  # events that only re
 LAUNCH = dict(theme=THEME, css=CSS, show_error=True, max_file_size=MAX_UPLOAD, state_session_capacity=SESSIONS)
 
 
+PROCESS = {"torch_threads": TORCH_THREADS}  # set once by serve(); read by each compute step (uses_threads)
+
+
+def uses_threads(handler):
+    """`handler` (a function or a generator function) run with the process's torch threads in every step.
+
+    OpenMP and MKL keep their thread count per OS thread, and Gradio runs each call (each step
+    of a generator) on one of its worker threads, which start with one thread per core: set in
+    the main thread alone, TORCH_THREADS would not apply where the engine runs.
+    """
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def stream(*args, **kwargs):
+            steps = handler(*args, **kwargs)
+            try:
+                while True:
+                    torch.set_num_threads(PROCESS["torch_threads"])
+                    try:
+                        update = next(steps)
+                    except StopIteration:
+                        return
+                    yield update
+            finally:
+                steps.close()
+        return stream
+
+    @functools.wraps(handler)
+    def call(*args, **kwargs):
+        torch.set_num_threads(PROCESS["torch_threads"])
+        return handler(*args, **kwargs)
+    return call
+
+
 def configure_process(threads: int = TORCH_THREADS) -> None:
     """Settings of the serving process: torch threads, the image pixel cap, and the app's log."""
+    PROCESS["torch_threads"] = threads
     torch.set_num_threads(threads)
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     warnings.simplefilter("error", Image.DecompressionBombWarning)  # refuse above the cap, not only above 2×

@@ -13,10 +13,10 @@ from core.inner import AdaptationTrace, diverged, trace_adaptation
 from core.landscape import adaptation_landscape
 from core.meta import inner_config
 from demo import inputs, plots
-from demo.common import badge, checked_number, gpu
+from demo.common import Picture, badge, checked_number, gpu
 from demo.errors import excerpt
 from demo.playback import ENDINGS, PAUSE_LIMIT_S, RUN_LIMIT_S, Playback, step_once, stop, toggle_pause
-from demo.serving import COMPUTE, LIGHT, STATE_TTL_S
+from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, uses_threads
 from demo.store import LABELS, CheckpointStore, CheckpointUnavailable
 
 SOURCES = ("Sine wave", "Draw a curve", "Click points")
@@ -79,6 +79,7 @@ def divergence_note(records: list[dict]) -> str:
 
 
 @gpu
+@uses_threads
 def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, drawing, points, algorithm,
                    inner_lr, steps, delay, seed, playback: Playback | None = None):
     """Stream one update per inner step: curves, losses, then the path over the loss surface."""
@@ -186,8 +187,8 @@ def build(store: CheckpointStore) -> None:
                     brush=gr.Brush(colors=["#111827"], default_color="#111827", default_size=4, color_mode="fixed"),
                     type="numpy", image_mode="RGBA", elem_id="curve-canvas")
             with gr.Group(visible=False) as click_box:
-                click_image = gr.Image(inputs.axes_image(), label="Click to add a point; click a point to remove it",
-                                       interactive=False, type="pil", elem_id="click-canvas", buttons=[])
+                click_image = Picture(inputs.axes_image(), label="Click to add a point; click a point to remove it",
+                                      interactive=False, type="pil", elem_id="click-canvas", buttons=[])
                 with gr.Row():
                     points = gr.Dataframe(headers=["x", "y"], datatype=["number", "number"], value=[], label="Points",
                                           column_count=(2, "fixed"), interactive=False, max_height=180)
