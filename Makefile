@@ -10,6 +10,8 @@ CHARACTERS = $(foreach a,maml fomaml anil,assets/omniglot_$(a).pt)
 
 .PHONY: assets sinusoid characters
 assets: sinusoid characters
+# assets/SHA256SUMS publishes each checkpoint's sha256 a second time, beside its model card; the app checks both.
+MANIFEST = cd assets && sha256sum *.pt > SHA256SUMS
 sinusoid: $(SINUSOID)
 characters: $(CHARACTERS)
 
@@ -30,6 +32,7 @@ assets/sinusoid_%.pt:
 	$(PY) -m core.train --task sinusoid --algo $* --iterations $(SINUSOID_ITERATIONS) --validate-every 5000 \
 		--device $(DEVICE) --out $@ --quiet $(SUPPORT) $(EXTRA)
 	$(PY) -m core.evaluate --checkpoint $@ --report --json > /dev/null
+	$(MANIFEST)
 
 # Conv4, α=0.4, affine augmentation, 2 alphabets held out. Deviations from the paper, to fit about an
 # hour on this 2-core CPU: 3 inner steps in training (the test's 3; the zero head makes the first step
@@ -65,5 +68,6 @@ assets/omniglot_%.pt: runs/omniglot_%_validation.pt
 	$(PY) -m core.evaluate --checkpoint $@ --select-inner-lr $(SELECT_INNER_LR) --validation-checkpoint $< \
 		--data $(OMNIGLOT) > /dev/null
 	$(PY) -m core.evaluate --checkpoint $@ --report --data $(OMNIGLOT) --json > /dev/null
+	$(MANIFEST)
 runs/omniglot_%_validation.pt:
 	$(TRAIN_OMNIGLOT) --val-alphabets 3 --out $@

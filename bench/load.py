@@ -79,8 +79,11 @@ def curve_layer(folder: Path) -> str:
     return str(path)
 
 
-def requests_of(mix: str, folder: Path) -> list[dict]:
-    """The distinct requests of a mix: each an endpoint's arguments (characters: the examples to add first)."""
+def requests_of(mix: str, folder: Path, delay: float | None = None) -> list[dict]:
+    """The distinct requests of a mix: each an endpoint's arguments (characters: the examples to add first).
+
+    `delay` (seconds per step) replaces every request's own, as the page's delay slider would.
+    """
     from gradio_client import handle_file
 
     def editor(path: str) -> dict:
@@ -89,19 +92,20 @@ def requests_of(mix: str, folder: Path) -> list[dict]:
     def sinusoid(**changes) -> dict:
         args = dict(source="Sine wave", amplitude=2.0, phase=1.0, shots=5, drawing=None, points=EMPTY,
                     algorithm="maml", inner_lr=0.01, steps=10, delay=0.0, seed=0)
-        return {"kind": "sinusoid", "args": list({**args, **changes}.values())}
+        args = {**args, **changes, **({} if delay is None else {"delay": delay})}
+        return {"kind": "sinusoid", "args": list(args.values())}
 
     def characters(ways: int, shots: int, steps: int, size: int, algorithm: str) -> dict:
         examples = [(editor(character_png(folder, c + 6 * k, size)), f"Class {c + 1}", ways)
                     for c in range(ways) for k in range(shots)]
         query = editor(character_png(folder, 1, size))
         return {"kind": "characters", "examples": examples,
-                "args": [ways, shots, query, algorithm, 0.4, steps, 0.0]}
+                "args": [ways, shots, query, algorithm, 0.4, steps, delay or 0.0]}
 
     if mix == "worst":
         drawing = {"background": None, "layers": [handle_file(curve_layer(folder))], "composite": None, "id": None}
         return [sinusoid(source="Draw a curve", drawing=drawing, shots=20, steps=100, seed=1),
-                characters(10, 5, 20, 1024, "maml")]
+                characters(10, 5, 20, 2048, "maml")]
     points = {"headers": ["x", "y"], "data": [[-3, 1.2], [-1, -0.4], [0.5, 0.9], [2, -1.5], [4, 0.3]],
               "metadata": None}
     return [sinusoid(), sinusoid(algorithm="anil", amplitude=4.0, steps=20, seed=3),
@@ -164,12 +168,12 @@ def server(threads: int, slots: int) -> Iterator[tuple[str, int]]:
         process.wait(timeout=30)
 
 
-def measure(sessions: int, seconds: float, threads: int, slots: int, mix: str) -> dict:
+def measure(sessions: int, seconds: float, threads: int, slots: int, mix: str, delay: float | None = None) -> dict:
     from gradio_client import Client
 
     with server(threads, slots) as (url, pid):
         folder = Path(tempfile.mkdtemp(prefix="load-"))
-        requests = requests_of(mix, folder)
+        requests = requests_of(mix, folder, delay)
         alone = {}
         for index, request in enumerate(requests):  # each distinct request alone, for the isolation check
             client = Client(url, verbose=False)
@@ -225,7 +229,7 @@ def measure(sessions: int, seconds: float, threads: int, slots: int, mix: str) -
             return {"p50": None, "p95": None}
         return {"p50": round(statistics.median(values), 3), "p95": round(values[int(0.95 * (len(values) - 1))], 3)}
 
-    return {"sessions": sessions, "seconds": seconds, "threads": threads, "slots": slots, "mix": mix,
+    return {"sessions": sessions, "seconds": seconds, "threads": threads, "slots": slots, "mix": mix, "delay": delay,
             "requests": len(results), "done": len(done), "errors": len(results) - len(done),
             "error_examples": sorted({r["error"] for r in results if r["error"]})[:5],
             "mismatches": sum(not r["isolated"] for r in results),
@@ -241,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: the app's)")
     parser.add_argument("--slots", type=int, default=None, help="runs computing at once (default: the app's)")
     parser.add_argument("--mix", choices=("classroom", "worst"), default="classroom")
+    parser.add_argument("--delay", type=float, default=None,
+                        help="seconds per step for every request, as the page's slider (default: each request's own)")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the server process
     args = parser.parse_args(argv)
     from demo.serving import COMPUTE_SLOTS, TORCH_THREADS
@@ -250,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve_forever(args.serve, threads, slots)
         return 0
-    report = measure(args.sessions, args.seconds, threads, slots, args.mix)
+    report = measure(args.sessions, args.seconds, threads, slots, args.mix, args.delay)
     print(json.dumps(report, indent=1))
     return 0 if report["errors"] == 0 and report["mismatches"] == 0 and report["done"] > 0 else 1
 

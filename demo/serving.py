@@ -83,14 +83,16 @@ def configure_process(threads: int = TORCH_THREADS) -> None:
         logger.setLevel(logging.INFO)
 
 
-def serve(app: gr.Blocks, threads: int = TORCH_THREADS, slots: int = COMPUTE_SLOTS, **launch):
+def serve(app: gr.Blocks, threads: int = TORCH_THREADS, slots: int = COMPUTE_SLOTS, queue_size: int = QUEUE_SIZE,
+          **launch):
     """Queue and launch `app` with the app's options; `launch` adds or overrides launch() arguments.
 
-    `threads` and `slots` override TORCH_THREADS and COMPUTE_SLOTS (bench.load measures the choice).
+    `threads`, `slots` and `queue_size` override TORCH_THREADS, COMPUTE_SLOTS and QUEUE_SIZE
+    (bench.load measures the choice; a test fills a small queue).
     """
     configure_process(threads)
     for fn in app.fns.values():
         if fn.concurrency_id == COMPUTE["concurrency_id"]:
             fn.concurrency_limit = slots
-    return app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=LIGHT["concurrency_limit"]).launch(
+    return app.queue(max_size=queue_size, default_concurrency_limit=LIGHT["concurrency_limit"]).launch(
         **{**LAUNCH, **launch})

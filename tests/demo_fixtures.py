@@ -41,8 +41,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(app) -> Iterator[str]:
-    """Serve `app` as app.py does (demo.serve) on a free local port; yield its URL.
+def served(app, **options) -> Iterator[str]:
+    """Serve `app` as app.py does (demo.serve, `options` passed on) on a free local port; yield its URL.
 
     serve() sets process-wide options (torch threads, the image pixel cap); they are put back
     afterwards, so the tests that run later in this process keep their own settings.
@@ -51,7 +51,7 @@ def served(app) -> Iterator[str]:
 
     threads, pixels = torch.get_num_threads(), Image.MAX_IMAGE_PIXELS
     with warnings.catch_warnings():
-        serve(app, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+        serve(app, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **options)
         try:
             yield app.local_url
         finally:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from core.checkpoints import load_checkpoint, sha256_of
+from core.checkpoints import MANIFEST, load_checkpoint, read_manifest, sha256_of
 from core.device import generator
 from core.evaluate import evaluate_steps, mean_ci, report_inner_config, report_inner_lr
 from core.meta import inner_config
@@ -32,6 +32,10 @@ def checkpoint_of(card_file: Path) -> Path:
     return card_file.with_name(card_file.name[:-len(".json")])
 
 
+def test_the_manifest_lists_exactly_the_shipped_checkpoints():
+    assert set(read_manifest(ASSETS / MANIFEST)) == {path.name for path in ASSETS.glob("*.pt")}
+
+
 def test_every_expected_checkpoint_is_shipped_and_small():
     shipped = {checkpoint_of(card).name for card in CARDS}
     assert EXPECTED <= shipped, f"missing: {sorted(EXPECTED - shipped)}"
@@ -47,7 +51,7 @@ def test_checkpoint_loads_weights_only_and_matches_its_card(card_file):
     card = json.loads(card_file.read_text())
     assert all(field in card for field in CARD_FIELDS), [f for f in CARD_FIELDS if f not in card]
     assert card["checkpoint"] == path.name
-    assert card["sha256"] == sha256_of(path)
+    assert card["sha256"] == sha256_of(path) == read_manifest(ASSETS / MANIFEST)[path.name]  # both records agree
     state = torch.load(path, map_location="cpu", weights_only=True)
     model = build_model(card["config"]["model"])
     model.load_state_dict(state, strict=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 import torch
@@ -150,3 +151,35 @@ def test_a_checkpoint_missing_from_the_manifest_is_not_offered(assets, tmp_path)
     store = CheckpointStore(folder, torch.device("cpu"))
     assert "anil" not in store.available("sinusoid")
     assert "ANIL is unavailable: it is not listed in SHA256SUMS." in store.problems("sinusoid")
+
+
+def test_past_the_queue_size_a_request_is_told_the_app_is_busy(assets):
+    store = CheckpointStore(assets, torch.device("cpu"))
+    with served(build_app(store), slots=1, queue_size=2) as url:
+        jobs = [Client(url, verbose=False).submit(*sinusoid_args(steps=20, delay=0.3), api_name="/adapt_sinusoid")
+                for _ in range(5)]
+        outcomes = []
+        for job in jobs:
+            try:
+                outcomes.append(job.result(timeout=120)[3])
+            except Exception as error:  # noqa: BLE001 -- the refusals are what this test counts
+                outcomes.append(f"refused: {error}")
+    refused = [o for o in outcomes if o.startswith("refused")]
+    assert refused and all("Queue is full" in o and "try again" in o for o in refused), outcomes
+    assert sum("Done: 20 step(s)" in o for o in outcomes) >= 2, outcomes
+
+
+def test_a_cancelled_run_frees_its_slot_at_once(assets):
+    store = CheckpointStore(assets, torch.device("cpu"))
+    with served(build_app(store), slots=1) as url:
+        client = Client(url, verbose=False)
+        long_run = client.submit(*sinusoid_args(steps=100, delay=1.0), api_name="/adapt_sinusoid")
+        deadline = time.time() + 60
+        while not long_run.outputs() and time.time() < deadline:  # it holds the only slot
+            time.sleep(0.05)
+        assert long_run.outputs(), "the long run never started"
+        long_run.cancel()
+        cancelled = time.time()
+        assert "Done: 0 step(s)" in Client(url, verbose=False).predict(*sinusoid_args(steps=0),
+                                                                       api_name="/adapt_sinusoid")[3]
+        assert time.time() - cancelled < 10
