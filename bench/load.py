@@ -133,14 +133,12 @@ def difference(index: int, seen: list[str], alone: list[str]) -> str:
 def run_one(client, request: dict) -> tuple[list, float, float]:
     """(every streamed update, seconds to the first, seconds to the last) of one request.
 
-    A character request starts a new session (a student who draws a new support set): a
-    session's support set holds at most K examples per class.
+    A character request first empties the session's support set (it holds at most K examples
+    per class), then adds its examples.
     """
-    from gradio_client import Client
-
     start = time.perf_counter()
     if request["kind"] == "characters":
-        client = Client(client.src, verbose=False)
+        client.predict(request["args"][0], api_name="/clear_examples")
         for example in request["examples"]:
             client.predict(*example, api_name="/add_example")
         job = client.submit(*request["args"], api_name="/adapt_characters")

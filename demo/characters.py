@@ -87,6 +87,7 @@ def add_example(sketch, class_name, ways, support: list[dict] | None):
 
 
 def clear_examples(ways):
+    """Empty the session's support set."""
     ways = checked_number(ways, "N (classes)", 2, MAX_WAYS, integer=True)
     return [], _sheet([], ways), None
 
@@ -248,7 +249,7 @@ def build(store: CheckpointStore) -> None:
     ways.change(set_ways, [ways, support], [class_choice, support, sheet], api_name=False, **LIGHT)
     add.click(add_example, [sketch, class_choice, ways, support], [support, sheet],
               api_name="add_example", **COMPUTE).success(None, js=CLEAR_SKETCH_JS)
-    clear.click(clear_examples, ways, [support, sheet, query_seen], api_name=False, **LIGHT)
+    clear.click(clear_examples, ways, [support, sheet, query_seen], api_name="clear_examples", **LIGHT)
     load.click(load_gallery, None, [gallery, files, gallery_note], api_name=False, **COMPUTE)
     gallery.select(pick_example, [files, class_choice, ways, support], [support, sheet], api_name=False, **COMPUTE)
     adapt.click(partial(adapt_characters, store),

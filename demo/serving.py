@@ -28,7 +28,7 @@ QUEUE_SIZE = 64  # events waiting at once; past it Gradio answers "busy, try aga
 MAX_IMAGE_PIXELS = 2048 * 2048  # larger images are refused from their header, before decoding
 MAX_UPLOAD = "5mb"  # per uploaded file
 CACHE_SWEEP = (600, 1800)  # every 10 min, delete uploaded and generated files older than 30 min
-SESSIONS = 500  # sessions whose gr.State the server keeps; the least recently used beyond that are dropped
+SESSIONS = 200  # sessions whose state the server keeps (about 1 MB each); the least recently used go first
 STATE_TTL_S = 3600  # a session's state is deleted an hour after it was last set
 
 COMPUTE = dict(concurrency_id="compute", concurrency_limit=COMPUTE_SLOTS)  # every event that runs the engine

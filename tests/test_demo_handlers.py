@@ -196,7 +196,8 @@ def test_gallery_offers_characters_when_available(tmp_path, monkeypatch):
 def test_the_app_builds_without_launching(store):
     app = build_app(store)
     public = {d.api_name for d in app.fns.values() if d.api_visibility == "public"}
-    assert public == {"adapt_sinusoid", "adapt_characters", "add_example", "replay_sinusoid"}  # as the README lists
+    assert public == {"adapt_sinusoid", "adapt_characters", "add_example", "clear_examples",
+                      "replay_sinusoid"}  # as the README lists
 
 
 def test_checkpoint_summary_comes_from_the_card(store):
@@ -248,3 +249,16 @@ def test_alpha_slider_follows_the_chosen_checkpoint(store, tmp_path):
     for algorithm in shipped.available("omniglot"):
         lr = shipped.card("omniglot", algorithm)["config"]["inner_lr"]
         assert characters.show_checkpoint(shipped, algorithm)[1].value == lr
+
+
+def test_a_diverging_run_ends_with_its_finite_steps_a_note_and_a_working_replay(store):
+    updates = list(sinusoid.adapt_sinusoid(store, "Sine wave", 10.0, 1.0, 20, None, [], "maml", 1.0, 100, 0.0, 0,
+                                           Playback()))
+    final = updates[-1]
+    records = final[4]["trace"]["records"]
+    assert "α is too large for this task" in final[3] and f"Done: {len(records) - 1} step(s)" in final[3]
+    assert 1 < len(records) < 101
+    assert all(math.isfinite(r["support_loss"]) and all(map(math.isfinite, r["predictions"])) for r in records)
+    assert final[4]["landscape"] is not None and final[5]["interactive"]
+    replay = sinusoid.scrub(final[4], len(records) - 1)
+    assert replay[2] is not None  # the path plot too

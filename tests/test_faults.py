@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 
@@ -183,3 +184,19 @@ def test_a_cancelled_run_frees_its_slot_at_once(assets):
         assert "Done: 0 step(s)" in Client(url, verbose=False).predict(*sinusoid_args(steps=0),
                                                                        api_name="/adapt_sinusoid")[3]
         assert time.time() - cancelled < 10
+
+
+def test_a_fault_reaches_the_user_as_a_reference_and_the_log_as_a_traceback(assets, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("internal detail at /srv/secret/path.py")
+
+    monkeypatch.setattr(sinusoid, "adaptation_landscape", broken)
+    store = CheckpointStore(assets, torch.device("cpu"))
+    with served(build_app(store)) as url:
+        with pytest.raises(Exception) as refused:
+            Client(url, verbose=False).predict(*sinusoid_args(), api_name="/adapt_sinusoid")
+    message = str(refused.value)
+    reference = re.search(r"reference ([0-9a-f]{8})", message).group(1)
+    assert "internal detail" not in message and "/srv" not in message
+    faults = [r for r in caplog.records if r.name == "maml_playground" and reference in r.getMessage()]
+    assert faults and faults[0].exc_info and "internal detail" in str(faults[0].exc_info[1])

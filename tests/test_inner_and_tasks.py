@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 from core.device import generator
 from core.evaluate import evaluate_steps
-from core.inner import AdaptationTrace, InnerConfig, adapt, trace_adaptation, ways_of
+from core.inner import (DIVERGENCE_FACTOR, AdaptationTrace, InnerConfig, adapt, inner_updates, trace_adaptation,
+                        ways_of)
 from core.meta import compare_meta_gradients, inner_config
+from core.models import loss
 from core.tasks import PointRules, SinusoidDistribution, task_from_points
 from tests.helpers import pattern_episodes, sinusoid_batch, tiny_conv, tiny_mlp
 
@@ -247,3 +250,26 @@ def test_scaling_a_conv_before_batchnorm_keeps_the_function_and_shrinks_the_inne
         return torch.autograd.grad(loss(model, {**p, key: weight}, task.x_support, task.y_support), weight)[0]
 
     torch.testing.assert_close(weight_gradient(scaled), weight_gradient(params) / c, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("inner_lr, dtype", [(5.0, torch.float64), (1e30, torch.float32)])
+def test_a_diverging_trace_stops_at_the_threshold_with_every_record_finite(inner_lr, dtype):
+    """float64 at α = 5 passes the threshold with finite values; float32 at α = 1e30 overflows to inf at once."""
+    model, theta = tiny_mlp()
+    model, theta = model.to(dtype), {key: value.to(dtype) for key, value in theta.items()}
+    task = sinusoid_batch(tasks=1, support=10)[0].to("cpu", dtype)
+    task = type(task)(task.x_support, 10 * task.y_support, task.x_query, 10 * task.y_query)  # amplitude ×10
+    grid = torch.linspace(-5, 5, 11, dtype=dtype).reshape(-1, 1)
+    cfg = InnerConfig(inner_lr, 60)
+    records = list(trace_adaptation(model, theta, task, cfg, grid))
+    # the same steps without any stopping rule: every support loss L(φ_k), k = 0..S
+    phis = [theta, *inner_updates(model, theta, task.x_support, task.y_support, replace(cfg, first_order=True))]
+    with torch.no_grad():
+        losses = [float(loss(model, phi, task.x_support, task.y_support)) for phi in phis]
+    over = [k for k, value in enumerate(losses) if not math.isfinite(value) or value > DIVERGENCE_FACTOR * losses[0]]
+    assert over, "this α should diverge within 60 steps"
+    first = over[0]
+    expected_last = first if math.isfinite(losses[first]) else first - 1  # past the threshold, or before a non-finite
+    assert [r.step for r in records] == list(range(expected_last + 1))
+    assert all(math.isfinite(v) for r in records for v in [r.support_loss, r.grad_norm, *r.predictions])
+    assert records[-1].support_loss == pytest.approx(losses[expected_last], rel=1e-9)
