@@ -56,6 +56,9 @@ class Picture(gr.Image):
     file is written once, under a temporary name renamed into place, and reused afterwards.
     """
 
+    def get_block_name(self) -> str:
+        return "image"  # the page renders it with gr.Image's own frontend
+
     def postprocess(self, value):
         if isinstance(value, Image.Image):
             data = encode_pil_to_bytes(value, self.format)

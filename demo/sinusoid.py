@@ -15,7 +15,7 @@ from core.meta import inner_config
 from demo import inputs, plots
 from demo.common import Picture, badge, checked_number, gpu
 from demo.errors import excerpt
-from demo.playback import ENDINGS, PAUSE_LIMIT_S, RUN_LIMIT_S, Playback, step_once, stop, toggle_pause
+from demo.playback import ENDINGS, PAUSE_LIMIT_S, Playback, step_once, stop, toggle_pause
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, uses_threads
 from demo.store import LABELS, CheckpointStore, CheckpointUnavailable
 
@@ -207,8 +207,7 @@ def build(store: CheckpointStore) -> None:
             with gr.Row():
                 delay = gr.Slider(0.0, MAX_DELAY_S, value=0.15, step=0.05, label="Delay per step (s)",
                                   elem_id="sinusoid-delay",
-                                  info=f"Slow the stream down to watch each step. Pause holds a run for up "
-                                       f"to {PAUSE_LIMIT_S:.0f} s; a run lasts at most {RUN_LIMIT_S:.0f} s.")
+                                  info=f"Slow the stream down. A pause ends after {PAUSE_LIMIT_S:.0f} s.")
                 seed = gr.Number(0, precision=0, minimum=0, label="Seed", info="Where the K points fall.")
             with gr.Row():
                 adapt = gr.Button("Adapt", variant="primary", elem_id="sinusoid-adapt")
