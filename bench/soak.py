@@ -69,7 +69,8 @@ def soak(sinusoid: int, characters: int, sessions: int) -> dict:
     return {"sinusoid": sinusoid, "characters": characters, "sessions": sessions, "requests": done[0],
             "errors": len(errors), "error_examples": sorted(set(errors))[:5],
             "wall_s": round(time.perf_counter() - started, 1),
-            "rss_after_first_100_mb": round(rss["after_warm_up"] / 2**20, 1), "rss_end_mb": round(rss["end"] / 2**20, 1),
+            "rss_after_first_100_mb": round(rss["after_warm_up"] / 2**20, 1),
+            "rss_end_mb": round(rss["end"] / 2**20, 1),
             "growth": round(growth, 4), "within_10_percent": abs(growth) <= TOLERANCE}
 
 

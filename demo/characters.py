@@ -14,7 +14,7 @@ from core.inner import AdaptationTrace, trace_adaptation
 from core.meta import inner_config
 from core.omniglot import download_omniglot
 from demo import inputs, plots
-from demo.common import Picture, badge, checked_number, gpu
+from demo.common import badge, picture_file, checked_number, gpu
 from demo.errors import excerpt
 from demo.playback import ENDINGS, Playback, stop
 from demo.serving import COMPUTE, LIGHT, uses_threads
@@ -83,20 +83,20 @@ def add_example(sketch, class_name, ways, support: list[dict] | None):
     except ValueError as error:
         raise gr.Error(str(error)) from None
     support = _add(support, image, label)
-    return support, _sheet(support, ways)
+    return support, picture_file(_sheet(support, ways))
 
 
 def clear_examples(ways):
     """Empty the session's support set."""
     ways = checked_number(ways, "N (classes)", 2, MAX_WAYS, integer=True)
-    return [], _sheet([], ways), None
+    return [], picture_file(_sheet([], ways)), None
 
 
 def set_ways(ways, support: list[dict] | None):
     """New N: the class menu follows, and examples of classes beyond N are dropped."""
     ways = checked_number(ways, "N (classes)", 2, MAX_WAYS, integer=True)
     kept = [example for example in (support or []) if example["label"] < ways]
-    return gr.update(choices=class_names(ways), value=class_names(ways)[0]), kept, _sheet(kept, ways)
+    return gr.update(choices=class_names(ways), value=class_names(ways)[0]), kept, picture_file(_sheet(kept, ways))
 
 
 def load_gallery(root: Path = OMNIGLOT_CACHE):
@@ -125,7 +125,7 @@ def pick_example(files: list[str], class_name, ways, support: list[dict] | None,
         raise gr.Error("load the Omniglot gallery first, then click one of its characters")
     image = np.asarray(Image.open(files[event.index]).convert("L"))
     support = _add(support, image, label)
-    return support, _sheet(support, ways)
+    return support, picture_file(_sheet(support, ways))
 
 
 @gpu
@@ -154,7 +154,7 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
     names = class_names(ways)
     trace = AdaptationTrace(config={"algorithm": algorithm, "inner_lr": inner_lr, "steps": steps}).to_dict()
     times = []
-    query_picture = inputs.tensor_picture(query)
+    query_picture = picture_file(inputs.tensor_picture(query))
     for record in trace_adaptation(model, theta, task, inner_config(algorithm, inner_lr, steps)):
         trace["records"].append(record.__dict__.copy())
         if record.step:
@@ -214,12 +214,12 @@ def build(store: CheckpointStore) -> None:
                 gallery = gr.Gallery(visible=False, columns=8, height=220, object_fit="contain", allow_preview=False,
                                      label="Omniglot (evaluation alphabets)")
         with gr.Column(scale=2):
-            sheet = Picture(_sheet([], 3), label="Support set: each drawing and the 28×28 input the model sees",
+            sheet = gr.Image(_sheet([], 3), label="Support set: each drawing and the 28×28 input the model sees",
                             interactive=False, type="pil", buttons=[], elem_id="support-sheet")
             with gr.Row():
                 query_sketch = gr.Sketchpad(label="Query", canvas_size=(280, 280), brush=brush, type="numpy",
                                             image_mode="RGBA", elem_id="query-sketch", layers=False)
-                query_seen = Picture(label="query as the model sees it", interactive=False, height=150,
+                query_seen = gr.Image(label="query as the model sees it", interactive=False, height=150,
                                      buttons=[], elem_id="query-input")
     with gr.Row():
         algorithm = gr.Dropdown([(LABELS[a], a) for a in algorithms], value=algorithms[0] if algorithms else None,

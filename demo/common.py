@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 from gradio.processing_utils import encode_pil_to_bytes, hash_bytes
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from core.device import describe_device
@@ -47,27 +48,23 @@ def badge(device, seconds_per_step: float | None = None) -> str:
     return text
 
 
-class Picture(gr.Image):
-    """gr.Image whose output files are written atomically.
+def picture_file(image: Image.Image, format: str = "webp") -> str:
+    """`image` saved in Gradio's cache under the hash of its bytes, written once; its path, for a gr.Image output.
 
-    Gradio names an output picture by the hash of its bytes and rewrites that file in place each
-    time, so two sessions that show the same picture at once (the same drawings, say) can each
-    serve the other a file that is being rewritten, and a client then reads 0 bytes. Here the
-    file is written once, under a temporary name renamed into place, and reused afterwards.
+    Returned as a PIL image, Gradio would save the same-named file afresh for every output, in place,
+    so two sessions that show the same picture at once (the same drawings, say) could each be sent
+    the other's half-written file, and a client then read 0 bytes. Here the file is written under
+    a temporary name and renamed into place, and an existing one is only touched (the cache sweep
+    ages files by their ctime).
     """
-
-    def get_block_name(self) -> str:
-        return "image"  # the page renders it with gr.Image's own frontend
-
-    def postprocess(self, value):
-        if isinstance(value, Image.Image):
-            data = encode_pil_to_bytes(value, self.format)
-            folder = Path(self.GRADIO_CACHE) / hash_bytes(data)
-            path = folder / f"image.{self.format}"
-            if not path.is_file():
-                folder.mkdir(parents=True, exist_ok=True)
-                with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
-                    handle.write(data)
-                os.replace(handle.name, path)
-            value = str(path)
-        return super().postprocess(value)
+    data = encode_pil_to_bytes(image, format)
+    folder = Path(get_upload_folder()) / hash_bytes(data)
+    path = folder / f"image.{format}"
+    if path.is_file():
+        os.utime(path)
+        return str(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
+        handle.write(data)
+    os.replace(handle.name, path)
+    return str(path)

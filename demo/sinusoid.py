@@ -13,7 +13,7 @@ from core.inner import AdaptationTrace, diverged, trace_adaptation
 from core.landscape import adaptation_landscape
 from core.meta import inner_config
 from demo import inputs, plots
-from demo.common import Picture, badge, checked_number, gpu
+from demo.common import badge, picture_file, checked_number, gpu
 from demo.errors import excerpt
 from demo.playback import ENDINGS, PAUSE_LIMIT_S, Playback, step_once, stop, toggle_pause
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, uses_threads
@@ -153,11 +153,11 @@ def click_point(points, event: gr.SelectData):
         rows = inputs.toggle_point(rows, x, y)
     except ValueError as error:
         raise gr.Error(str(error)) from None
-    return inputs.axes_image(rows), rows
+    return picture_file(inputs.axes_image(rows)), rows
 
 
 def clear_points():
-    return inputs.axes_image([]), []
+    return picture_file(inputs.axes_image([])), []
 
 
 def show_source(source: str):
@@ -187,7 +187,7 @@ def build(store: CheckpointStore) -> None:
                     brush=gr.Brush(colors=["#111827"], default_color="#111827", default_size=4, color_mode="fixed"),
                     type="numpy", image_mode="RGBA", elem_id="curve-canvas")
             with gr.Group(visible=False) as click_box:
-                click_image = Picture(inputs.axes_image(), label="Click to add a point; click a point to remove it",
+                click_image = gr.Image(inputs.axes_image(), label="Click to add a point; click a point to remove it",
                                       interactive=False, type="pil", elem_id="click-canvas", buttons=[])
                 with gr.Row():
                     points = gr.Dataframe(headers=["x", "y"], datatype=["number", "number"], value=[], label="Points",

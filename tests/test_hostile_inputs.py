@@ -193,7 +193,8 @@ def test_hostile_input_gets_a_specific_clean_message_and_the_server_stays_up(cli
 
 
 def test_there_are_at_least_sixty_cases_over_every_endpoint(client):
-    endpoints = {name.lstrip("/") for name in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
+    api = client.view_api(print_info=False, return_format="dict")
+    endpoints = {name.lstrip("/") for name in api["named_endpoints"]}
     assert len(CASES) >= 60 and {case[0] for case in CASES} == endpoints
 
 
@@ -235,4 +236,5 @@ def test_a_file_path_the_server_did_not_hand_out_is_refused(client, path):
 def test_nan_and_inf_sent_as_json_numbers_are_refused_by_name(client):
     for value in (float("nan"), float("inf"), -float("inf")):
         result = raw_call(client.src, "adapt_sinusoid", [*sinusoid(amplitude=value), None])
-        assert not result["success"] and re.search("amplitude must be between|(greater|less) than (maximum|minimum) value", result["output"]["error"])
+        refused = "amplitude must be between|(greater|less) than (maximum|minimum) value"
+        assert not result["success"] and re.search(refused, result["output"]["error"])
