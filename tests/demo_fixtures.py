@@ -1,4 +1,4 @@
-"""Small checkpoints for UI tests: real files in the shipped layout, made in seconds."""
+"""Fixtures for the UI tests: small checkpoints in the shipped layout, the served app, drawings, requests."""
 from __future__ import annotations
 
 import contextlib
@@ -7,8 +7,9 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from core import train
 from core.checkpoints import save_checkpoint, write_manifest
@@ -58,3 +59,25 @@ def served(app, **options) -> Iterator[str]:
             app.close()
             torch.set_num_threads(threads)
             Image.MAX_IMAGE_PIXELS = pixels
+
+
+def character_sketch(kind: int, size=280) -> np.ndarray:
+    """A drawn character (RGBA, dark ink on a transparent layer over white), one of a few shapes."""
+    image = Image.new("RGBA", (size, size), (255, 255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    shapes = [lambda: draw.line([(60, 60), (220, 220)], fill="black", width=10),
+              lambda: draw.ellipse([70, 70, 210, 210], outline="black", width=10),
+              lambda: draw.line([(140, 40), (140, 240), (60, 240)], fill="black", width=10)]
+    shapes[kind % 3]()
+    return np.asarray(image)
+
+
+EMPTY_POINTS = {"headers": ["x", "y"], "data": [], "metadata": None}
+
+
+def sinusoid_request(**changes) -> list:
+    """The arguments of /adapt_sinusoid: a sine wave, MAML, 2 steps at delay 0, with `changes`."""
+    args = dict(source="Sine wave", amplitude=2.0, phase=1.0, shots=5, drawing=None, points=EMPTY_POINTS,
+                algorithm="maml", inner_lr=0.01, steps=2, delay=0.0, seed=0)
+    args.update(changes)
+    return list(args.values())

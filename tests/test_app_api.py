@@ -12,8 +12,7 @@ from PIL import Image
 
 from demo import build_app
 from demo.store import CheckpointStore
-from tests.demo_fixtures import make_assets, served
-from tests.test_demo_handlers import character_sketch
+from tests.demo_fixtures import character_sketch, make_assets, served
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -142,7 +142,7 @@ def test_paused_runs_in_closed_tabs_free_their_slots(app_url):
     from playwright.sync_api import expect, sync_playwright
 
     from demo.serving import COMPUTE_SLOTS
-    from tests.test_hostile_inputs import sinusoid as sinusoid_args
+    from tests.demo_fixtures import sinusoid_request as sinusoid_args
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

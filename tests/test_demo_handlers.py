@@ -15,7 +15,7 @@ from core.omniglot import describe_training_episodes
 from demo import build_app, characters, inputs, sinusoid
 from demo.playback import Playback, step_once, toggle_pause
 from demo.store import CheckpointStore, card_summary
-from tests.demo_fixtures import make_assets
+from tests.demo_fixtures import character_sketch, make_assets
 
 
 @pytest.fixture(scope="module")
@@ -30,17 +30,6 @@ def curve_drawing(fn, size=inputs.CANVAS, width=4) -> dict:
     xs = np.linspace(-4.8, 4.8, 200)
     draw.line([inputs.xy_to_pixel(x, fn(x), size) for x in xs], fill=(17, 24, 39, 255), width=width)
     return {"background": np.asarray(inputs.axes_image()), "layers": [np.asarray(layer)], "composite": None}
-
-
-def character_sketch(kind: int, size=280) -> np.ndarray:
-    """A drawn character (RGBA, dark ink on a transparent layer over white), one of a few shapes."""
-    image = Image.new("RGBA", (size, size), (255, 255, 255, 255))
-    draw = ImageDraw.Draw(image)
-    shapes = [lambda: draw.line([(60, 60), (220, 220)], fill="black", width=10),
-              lambda: draw.ellipse([70, 70, 210, 210], outline="black", width=10),
-              lambda: draw.line([(140, 40), (140, 240), (60, 240)], fill="black", width=10)]
-    shapes[kind % 3]()
-    return np.asarray(image)
 
 
 def test_pixel_and_xy_round_trip():

@@ -15,7 +15,7 @@ from demo import build_app, playback, sinusoid
 from demo.playback import PAUSE_EXPIRED, TIME_LIMIT, Playback
 from demo.store import CheckpointStore, CheckpointUnavailable
 from tests.demo_fixtures import make_assets, served
-from tests.test_hostile_inputs import sinusoid as sinusoid_args
+from tests.demo_fixtures import sinusoid_request as sinusoid_args
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,9 @@ from PIL import Image
 from demo import build_app
 from demo.errors import MESSAGE_CHARS
 from demo.store import CheckpointStore
-from tests.demo_fixtures import make_assets, served
-from tests.test_demo_handlers import character_sketch
+from tests.demo_fixtures import EMPTY_POINTS, character_sketch, make_assets, served
+from tests.demo_fixtures import sinusoid_request as sinusoid
 
-EMPTY_POINTS = {"headers": ["x", "y"], "data": [], "metadata": None}
 INTERNALS = re.compile(r"Traceback|File \"|/tmp/|/root/|site-packages|object at 0x|Could not preprocess|"
                        r"Original error|miniz|linalg|NoneType|inhomogeneous|pydantic|validation error for")
 LONG = "x" * 20_000_000  # a 20 MB string
@@ -54,13 +53,6 @@ def client(tmp_path_factory):
     store = CheckpointStore(make_assets(tmp_path_factory.mktemp("assets")), torch.device("cpu"))
     with served(build_app(store)) as url:
         yield Client(url, verbose=False)
-
-
-def sinusoid(**changes) -> list:
-    args = dict(source="Sine wave", amplitude=2.0, phase=1.0, shots=5, drawing=None, points=EMPTY_POINTS,
-                algorithm="maml", inner_lr=0.01, steps=2, delay=0.0, seed=0)
-    args.update(changes)
-    return list(args.values())
 
 
 def points(rows) -> dict:

@@ -10,8 +10,7 @@ from core.inner import trace_adaptation
 from core.meta import inner_config
 from demo import inputs
 from demo.store import CheckpointStore
-from tests.demo_fixtures import make_assets
-from tests.test_demo_handlers import character_sketch
+from tests.demo_fixtures import character_sketch, make_assets
 
 
 @pytest.fixture(scope="module")
