@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -154,7 +155,9 @@ def run_one(client, request: dict) -> tuple[list, float, float]:
 @contextlib.contextmanager
 def server(threads: int, slots: int) -> Iterator[tuple[str, int]]:
     """A server process as app.py runs it (`--serve`); yields (its URL, its pid)."""
-    port = 7900 + os.getpid() % 90
+    with socket.socket() as probe:  # a free local port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     process = subprocess.Popen([sys.executable, "-m", "bench.load", "--serve", str(port), "--threads", str(threads),
                                 "--slots", str(slots)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                text=True, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})

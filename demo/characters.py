@@ -14,14 +14,13 @@ from core.inner import AdaptationTrace, trace_adaptation
 from core.meta import inner_config
 from core.omniglot import download_omniglot
 from demo import inputs, plots
-from demo.common import badge, picture_file, checked_number, gpu
+from demo.common import badge, checked_number, gpu, picture_file
 from demo.errors import excerpt
-from demo.playback import ENDINGS, Playback, stop
+from demo.playback import ENDINGS, MAX_DELAY_S, Playback, divergence_note, stop
 from demo.serving import COMPUTE, LIGHT, uses_threads
 from demo.store import LABELS, CheckpointStore, CheckpointUnavailable
 
 MAX_WAYS, MAX_SHOTS, MAX_STEPS = 10, 5, 20
-MAX_DELAY_S = 1.0  # the longest pause between streamed steps
 OUTPUTS = 6  # probabilities, losses, distances, status, query picture, device badge
 NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
 # after Add, wipe the sketchpad in the browser (setting its value from Python leaves it stuck in Gradio 6)
@@ -172,9 +171,8 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
                 yield (*NO_CHANGE[:3], f"{ENDINGS[ending]} The query looks most like **{names[best]}** "
                        f"({probabilities[best]:.0%}) after step {record.step}.", *NO_CHANGE[4:])
                 return
-    if record.step < steps:
-        yield (*NO_CHANGE[:3], f"α is too large for these examples: step {record.step + 1} diverged, so the "
-               f"run stopped at step {record.step}. Try a smaller α.", *NO_CHANGE[4:])
+    if record.step < steps:  # the trace ended early on its own: the adaptation diverged
+        yield (*NO_CHANGE[:3], divergence_note(trace["records"], "these examples"), *NO_CHANGE[4:])
 
 
 def inner_lr_setting(store: CheckpointStore, algorithm: str | None) -> dict:
@@ -228,7 +226,7 @@ def build(store: CheckpointStore) -> None:
                              **inner_lr_setting(store, algorithms[0] if algorithms else None))
         steps = gr.Slider(0, MAX_STEPS, value=3, step=1, label="Inner steps S",
                           info="Gradient steps on the support set; the checkpoints were tested with 3.")
-        delay = gr.Slider(0.0, 1.0, value=0.3, step=0.05, label="Delay per step (s)", elem_id="characters-delay")
+        delay = gr.Slider(0.0, MAX_DELAY_S, value=0.3, step=0.05, label="Delay per step (s)", elem_id="characters-delay")
     checkpoint_note = gr.Markdown(store.note("omniglot", algorithms[0] if algorithms else None),
                                   elem_id="characters-checkpoint")
     with gr.Row():

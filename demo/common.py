@@ -60,11 +60,16 @@ def picture_file(image: Image.Image, format: str = "webp") -> str:
     data = encode_pil_to_bytes(image, format)
     folder = Path(get_upload_folder()) / hash_bytes(data)
     path = folder / f"image.{format}"
-    if path.is_file():
-        os.utime(path)
+    try:
+        os.utime(path)  # there already, and kept from the sweep a while longer
         return str(path)
+    except OSError:  # not there (or just swept): write it
+        pass
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
         handle.write(data)
-    os.replace(handle.name, path)
+    try:
+        os.replace(handle.name, path)
+    finally:
+        Path(handle.name).unlink(missing_ok=True)
     return str(path)

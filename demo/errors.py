@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import reprlib
 import uuid
 
 import gradio as gr
@@ -24,9 +25,16 @@ PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-~]+){2,}[\\/]?")  # a path of tw
 INDEX = re.compile(r"component at index (\d+)")  # how Gradio names the input it could not preprocess
 
 
+SHORT = reprlib.Repr()  # Python 3.11's Repr takes its limits as attributes
+SHORT.maxlevel, SHORT.maxlist, SHORT.maxdict, SHORT.maxstring, SHORT.maxother = 2, 4, 4, EXCERPT_CHARS, EXCERPT_CHARS
+
+
 def excerpt(value, limit: int = EXCERPT_CHARS) -> str:
-    """repr(value), cut to `limit` characters: enough to recognise an input, never a 20 MB echo."""
-    text = repr(value) if not isinstance(value, str) else repr(value[: limit + 1])
+    """A short repr of value, at most `limit` characters: enough to recognise an input, never a 20 MB echo.
+
+    reprlib stops early inside long strings, lists and dicts, so a huge input is never rendered whole.
+    """
+    text = SHORT.repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -11,6 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Generator, TypeVar
 
+from core.inner import diverged
+
+MAX_DELAY_S = 1.0  # the longest wait between streamed steps
 PAUSE_LIMIT_S = 120.0  # a run paused this long ends (its steps are kept, replay works)
 RUN_LIMIT_S = 180.0  # a run ends after this long in all, pauses included
 TICK_S = 0.25  # while paused, how often the run hands control back to the server
@@ -22,6 +25,16 @@ ENDINGS = {STOPPED: "Stopped.",
            TIME_LIMIT: f"The run reached its time limit of {RUN_LIMIT_S:.0f} s and ended here."}
 
 Tick = TypeVar("Tick")
+
+
+def divergence_note(records: list[dict], subject: str) -> str:
+    """Why a trace (`AdaptationTrace.to_dict()` records) ended before step S on its own: it diverged."""
+    done, start, last = records[-1]["step"], records[0]["support_loss"], records[-1]["support_loss"]
+    if diverged(start, last):
+        return (f"α is too large for {subject}: the support loss grew ×{last / max(start, 1e-12):.0e} in "
+                f"{done} step(s), so the run stopped at step {done}. Try a smaller α.")
+    return (f"α is too large for {subject}: step {done + 1} gave non-finite values, so the run stopped at "
+            f"step {done}. Try a smaller α.")
 
 
 @dataclass

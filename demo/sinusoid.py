@@ -9,19 +9,18 @@ import gradio as gr
 import torch
 
 from core.blackbox import BlackBoxRegressor, blackbox_trace
-from core.inner import AdaptationTrace, diverged, trace_adaptation
+from core.inner import AdaptationTrace, trace_adaptation
 from core.landscape import adaptation_landscape
 from core.meta import inner_config
 from demo import inputs, plots
-from demo.common import badge, picture_file, checked_number, gpu
+from demo.common import badge, checked_number, gpu, picture_file
 from demo.errors import excerpt
-from demo.playback import ENDINGS, PAUSE_LIMIT_S, Playback, step_once, stop, toggle_pause
+from demo.playback import ENDINGS, MAX_DELAY_S, PAUSE_LIMIT_S, Playback, divergence_note, step_once, stop, toggle_pause
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, uses_threads
 from demo.store import LABELS, CheckpointStore, CheckpointUnavailable
 
 SOURCES = ("Sine wave", "Draw a curve", "Click points")
 MAX_STEPS = 100
-MAX_DELAY_S = 1.0  # the longest pause between streamed steps
 GRID = 200  # points of the plotted x-grid
 OUTPUTS = 7  # curves, losses, path, status, run state, replay slider, device badge
 NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
@@ -65,17 +64,6 @@ def render(trace: dict, step: int, support, curve, landscape: dict | None):
     curves = plots.sinusoid_figure(trace, step, support, curve, title)
     path = plots.landscape_figure(landscape, step) if landscape else None
     return curves, plots.loss_figure(trace, step), path
-
-
-def divergence_note(records: list[dict]) -> str:
-    """Why a run ended before step S on its own: the support loss grew past the divergence threshold."""
-    done, start, last = records[-1]["step"], records[0]["support_loss"], records[-1]["support_loss"]
-    if diverged(start, last):
-        growth = last / max(start, 1e-12)
-        return (f" α is too large for this task: the support loss grew ×{growth:.0e} in {done} step(s), "
-                f"so the run stopped at step {done}. Try a smaller α.")
-    return (f" α is too large for this task: step {done + 1} gave non-finite values, so the run stopped at "
-            f"step {done}. Try a smaller α.")
 
 
 @gpu
@@ -125,7 +113,7 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
                 break
     done = len(trace["records"]) - 1
     if ending is None and done < steps:
-        status += divergence_note(trace["records"])
+        status += " " + divergence_note(trace["records"], "this task")
     landscape = adaptation_landscape(model, theta, task, replace(cfg, steps=done)).__dict__
     state["landscape"] = landscape
     curves, losses, path = render(trace, done, support, curve_task.curve, landscape)
@@ -207,7 +195,7 @@ def build(store: CheckpointStore) -> None:
             with gr.Row():
                 delay = gr.Slider(0.0, MAX_DELAY_S, value=0.15, step=0.05, label="Delay per step (s)",
                                   elem_id="sinusoid-delay",
-                                  info=f"Slow the stream down. A pause ends after {PAUSE_LIMIT_S:.0f} s.")
+                                  info=f"Slow the stream down. Pausing over {PAUSE_LIMIT_S:.0f} s ends the run.")
                 seed = gr.Number(0, precision=0, minimum=0, label="Seed", info="Where the K points fall.")
             with gr.Row():
                 adapt = gr.Button("Adapt", variant="primary", elem_id="sinusoid-adapt")

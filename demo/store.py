@@ -84,7 +84,8 @@ class CheckpointStore:
 
     def problems(self, task: str) -> list[str]:
         """One sentence per checkpoint of `task` that is disabled, saying why."""
-        return [reason for (t, _), reason in self._problems.items() if t == task]
+        with self._lock:
+            return [reason for (t, _), reason in self._problems.items() if t == task]
 
     def card(self, task: str, algorithm: str) -> dict:
         """The model card, without loading the weights."""
@@ -121,9 +122,13 @@ class CheckpointStore:
                     if sha256_of(path) != card["sha256"]:
                         raise ValueError("its file does not match the sha256 published for it")
                     model, theta, card = load_checkpoint(path, self.device)
-                except (OSError, ValueError) as error:
+                except OSError as error:
                     log.error("loading %s failed", path.name, exc_info=error)
-                    self._disable(key, f"{LABELS[algorithm]} is unavailable: {error}.".replace(str(self.assets), ""))
+                    self._disable(key, f"{LABELS[algorithm]} is unavailable: its file could not be read.")
+                    raise CheckpointUnavailable(self._problems[key]) from None
+                except ValueError as error:  # load_checkpoint's messages name files, not paths
+                    log.error("loading %s failed", path.name, exc_info=error)
+                    self._disable(key, f"{LABELS[algorithm]} is unavailable: {error}.")
                     raise CheckpointUnavailable(self._problems[key]) from None
                 for value in theta.values():
                     value.requires_grad_(False)

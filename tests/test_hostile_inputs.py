@@ -120,7 +120,7 @@ CASES = [
     ("adapt_sinusoid", sinusoid(algorithm="magic"), "Algorithm: 'magic' is not one of the choices"),
     ("adapt_sinusoid", sinusoid(algorithm="../../etc/passwd"), "Algorithm: .* is not one of the choices"),
     ("adapt_sinusoid", sinusoid(algorithm="/etc/passwd"), "Algorithm: .* is not one of the choices"),
-    ("adapt_sinusoid", sinusoid(algorithm=LONG), "Algorithm: 'x+… is not one of the choices"),
+    ("adapt_sinusoid", sinusoid(algorithm=LONG), "Algorithm: 'x+\\.\\.\\.x+' is not one of the choices"),
     ("adapt_sinusoid", sinusoid(source=LONG), "Support set|choices|source"),
     # giant, degenerate and foreign images
     ("adapt_sinusoid", sinusoid(source="Draw a curve", drawing=editor(layers=["huge"])), "more than .* pixels"),

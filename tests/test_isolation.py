@@ -56,6 +56,7 @@ def test_concurrent_runs_equal_the_same_runs_alone(store, run):
         for seed in seeds:
             result = together[seed]
             assert not isinstance(result, BaseException), f"run {seed} failed: {result!r}"
+            assert len(result) == len(alone[seed]), f"run {seed} has {len(result)} records, {len(alone[seed])} alone"
             for a, b in zip(result, alone[seed]):
                 assert {k: v for k, v in a.items() if k != "wall_time_s"} == \
                        {k: v for k, v in b.items() if k != "wall_time_s"}, f"run {seed} differs from alone"

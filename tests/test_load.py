@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_concurrent_sessions_get_no_error_and_exactly_their_results_alone():
     result = subprocess.run([sys.executable, "-m", "bench.load", "--sessions", "8", "--seconds", "15"], cwd=ROOT,
                             capture_output=True, text=True, timeout=600)
+    assert result.stdout.strip(), result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["errors"] == 0, report["error_examples"]
     assert report["mismatches"] == 0 and report["done"] >= 16, report
