@@ -39,12 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 EMPTY = {"headers": ["x", "y"], "data": [], "metadata": None}
 
 
-def serve_forever(port: int, threads: int, slots: int) -> None:
-    """The server side: the app as app.py serves it, with the given threads and slots."""
+def serve_forever(port: int, threads: int, slots: int, runs: int) -> None:
+    """The server side: the app as app.py serves it, with the given threads, compute slots and open runs."""
     from demo import build_app, serve
 
     app = build_app()
-    serve(app, threads=threads, slots=slots, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+    serve(app, threads=threads, slots=slots, runs=runs, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
           quiet=True)
     print("ready", flush=True)
     while True:
@@ -153,13 +153,13 @@ def run_one(client, request: dict) -> tuple[list, float, float]:
 
 
 @contextlib.contextmanager
-def server(threads: int, slots: int) -> Iterator[tuple[str, int]]:
+def server(threads: int, slots: int, runs: int) -> Iterator[tuple[str, int]]:
     """A server process as app.py runs it (`--serve`); yields (its URL, its pid)."""
     with socket.socket() as probe:  # a free local port
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen([sys.executable, "-m", "bench.load", "--serve", str(port), "--threads", str(threads),
-                                "--slots", str(slots)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                "--slots", str(slots), "--runs", str(runs)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                text=True, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
     try:
         assert process.stdout.readline().strip() == "ready", "the server did not start"
@@ -169,10 +169,11 @@ def server(threads: int, slots: int) -> Iterator[tuple[str, int]]:
         process.wait(timeout=30)
 
 
-def measure(sessions: int, seconds: float, threads: int, slots: int, mix: str, delay: float | None = None) -> dict:
+def measure(sessions: int, seconds: float, threads: int, slots: int, runs: int, mix: str,
+            delay: float | None = None) -> dict:
     from gradio_client import Client
 
-    with server(threads, slots) as (url, pid):
+    with server(threads, slots, runs) as (url, pid):
         folder = Path(tempfile.mkdtemp(prefix="load-"))
         requests = requests_of(mix, folder, delay)
         alone = {}
@@ -230,7 +231,8 @@ def measure(sessions: int, seconds: float, threads: int, slots: int, mix: str, d
             return {"p50": None, "p95": None}
         return {"p50": round(statistics.median(values), 3), "p95": round(values[int(0.95 * (len(values) - 1))], 3)}
 
-    return {"sessions": sessions, "seconds": seconds, "threads": threads, "slots": slots, "mix": mix, "delay": delay,
+    return {"sessions": sessions, "seconds": seconds, "threads": threads, "slots": slots, "runs": runs, "mix": mix,
+            "delay": delay,
             "requests": len(results), "done": len(done), "errors": len(results) - len(done),
             "error_examples": sorted({r["error"] for r in results if r["error"]})[:5],
             "mismatches": sum(not r["isolated"] for r in results),
@@ -244,20 +246,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: the app's)")
-    parser.add_argument("--slots", type=int, default=None, help="runs computing at once (default: the app's)")
+    parser.add_argument("--slots", type=int, default=None, help="steps computing at once (default: the app's)")
+    parser.add_argument("--runs", type=int, default=None, help="runs streaming at once (default: the app's)")
     parser.add_argument("--mix", choices=("classroom", "worst"), default="classroom")
     parser.add_argument("--delay", type=float, default=None,
                         help="seconds per step for every request, as the page's slider (default: each request's own)")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the server process
     args = parser.parse_args(argv)
-    from demo.serving import COMPUTE_SLOTS, TORCH_THREADS
+    from demo.serving import COMPUTE_SLOTS, OPEN_RUNS, TORCH_THREADS
 
-    threads = args.threads or TORCH_THREADS
-    slots = args.slots or COMPUTE_SLOTS
+    threads, slots, runs = args.threads or TORCH_THREADS, args.slots or COMPUTE_SLOTS, args.runs or OPEN_RUNS
     if args.serve:
-        serve_forever(args.serve, threads, slots)
+        serve_forever(args.serve, threads, slots, runs)
         return 0
-    report = measure(args.sessions, args.seconds, threads, slots, args.mix, args.delay)
+    report = measure(args.sessions, args.seconds, threads, slots, runs, args.mix, args.delay)
     print(json.dumps(report, indent=1))
     return 0 if report["errors"] == 0 and report["mismatches"] == 0 and report["done"] > 0 else 1
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench.load import requests_of, run_one, server
-from demo.serving import COMPUTE_SLOTS, TORCH_THREADS
+from demo.serving import COMPUTE_SLOTS, OPEN_RUNS, TORCH_THREADS
 
 WARM = 100  # requests before the reference RSS is read
 TOLERANCE = 0.10
@@ -28,7 +28,7 @@ def soak(sinusoid: int, characters: int, sessions: int) -> dict:
     import psutil
     from gradio_client import Client
 
-    with server(TORCH_THREADS, COMPUTE_SLOTS) as (url, pid):
+    with server(TORCH_THREADS, COMPUTE_SLOTS, OPEN_RUNS) as (url, pid):
         process = psutil.Process(pid)
         requests = requests_of("classroom", Path(tempfile.mkdtemp(prefix="soak-")))
         kinds = {"sinusoid": [r for r in requests if r["kind"] == "sinusoid"],

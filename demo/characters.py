@@ -17,7 +17,7 @@ from demo import inputs, plots
 from demo.common import badge, checked_number, gpu, picture_file
 from demo.errors import excerpt
 from demo.playback import ENDINGS, MAX_DELAY_S, Playback, divergence_note, stop
-from demo.serving import COMPUTE, LIGHT, uses_threads
+from demo.serving import COMPUTE, LIGHT, computes
 from demo.store import LABELS, CheckpointStore, CheckpointUnavailable
 
 MAX_WAYS, MAX_SHOTS, MAX_STEPS = 10, 5, 20
@@ -71,7 +71,7 @@ def _add(support: list[dict] | None, image: np.ndarray, label: int) -> list[dict
     return [*(support or []), {"label": label, "tensor": tensor.numpy(), "picture": picture}]
 
 
-@uses_threads
+@computes
 def add_example(sketch, class_name, ways, support: list[dict] | None):
     """Add the drawn character to the support set as an example of the chosen class."""
     ways = checked_number(ways, "N (classes)", 2, MAX_WAYS, integer=True)
@@ -114,7 +114,7 @@ def load_gallery(root: Path = OMNIGLOT_CACHE):
         f"{len(chosen)} Omniglot characters: click one to add it to the chosen class."
 
 
-@uses_threads
+@computes
 def pick_example(files: list[str], class_name, ways, support: list[dict] | None, event: gr.SelectData):
     """Add the clicked Omniglot character to the support set."""
     ways = checked_number(ways, "N (classes)", 2, MAX_WAYS, integer=True)
@@ -128,7 +128,7 @@ def pick_example(files: list[str], class_name, ways, support: list[dict] | None,
 
 
 @gpu
-@uses_threads
+@computes
 def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorithm, inner_lr, steps, delay,
                      support: list[dict] | None, playback: Playback | None = None):
     """Stream one update per inner step: class probabilities, support loss, per-layer distance."""

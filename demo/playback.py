@@ -1,9 +1,10 @@
 """Pause, resume, step and stop for a streaming run, shared by a session's events through gr.State.
 
 Every wait is bounded. A pause ends the run after PAUSE_LIMIT_S, and a run ends after
-RUN_LIMIT_S in all, keeping its steps either way. While paused, the run hands control back to
-Gradio every TICK_S (it yields a no-op update), so a run whose page was closed is dropped at the
-next tick and its slot is free for others; a run that blocked inside one step could not be.
+RUN_LIMIT_S in all, keeping its steps either way. A run does not sleep itself: it yields `Wait`,
+and `demo.serving.computes` sleeps outside the compute slot. While paused, each Wait carries a
+no-op update that reaches Gradio every TICK_S, so a run whose page was closed is dropped at the
+next tick; a run that blocked inside one step could not be.
 """
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ ENDINGS = {STOPPED: "Stopped.",
            TIME_LIMIT: f"The run reached its time limit of {RUN_LIMIT_S:.0f} s and ended here."}
 
 Tick = TypeVar("Tick")
+
+
+@dataclass(frozen=True)
+class Wait:
+    """What a streaming handler yields to wait: sleep `seconds`, then send `tick` to the page (None: nothing)."""
+
+    seconds: float
+    tick: object = None
 
 
 def divergence_note(records: list[dict], subject: str) -> str:
@@ -49,12 +58,13 @@ class Playback:
     def start(self) -> None:
         self.paused, self.step_budget, self.stopped, self.started = False, 0, False, time.monotonic()
 
-    def hold(self, delay: float, tick: Tick) -> Generator[Tick, None, str | None]:
-        """Sleep `delay`, then wait while paused, yielding `tick` every TICK_S; why the run ends, or None.
+    def hold(self, delay: float, tick: Tick) -> Generator[Wait, None, str | None]:
+        """Wait `delay`, then while paused, TICK_S at a time with `tick`; why the run ends, or None.
 
-        Use as `ending = yield from playback.hold(delay, no_change)` inside a streaming handler.
+        Use as `ending = yield from playback.hold(delay, no_change)` inside a streaming handler
+        wrapped by `demo.serving.computes`, which does the sleeping.
         """
-        time.sleep(delay)
+        yield Wait(delay)
         paused_at = None
         while self.paused and self.step_budget == 0 and not self.stopped:
             now = time.monotonic()
@@ -63,8 +73,7 @@ class Playback:
                 return PAUSE_EXPIRED
             if now - self.started > RUN_LIMIT_S:
                 return TIME_LIMIT
-            yield tick
-            time.sleep(TICK_S)
+            yield Wait(TICK_S, tick)
         if self.paused and self.step_budget > 0:
             self.step_budget -= 1
         if self.stopped:

@@ -1,9 +1,10 @@
 """How the app is served: one set of options for `app.py`, the tests, the benchmarks and the screenshots.
 
 The numbers below were chosen from `python -m bench.load` on a 2-core CPU (see the README's
-Reliability section): one torch thread per run, and at most COMPUTE_SLOTS runs computing at once
-across both tabs. More threads per run made concurrent runs slower, not faster; more slots only
-lengthened every run once both cores were busy. Runs past the slots wait in the queue, and past
+Reliability section): one torch thread per run, and at most COMPUTE_SLOTS steps computing at once
+across both tabs. A second thread per run bought nothing; more compute slots only added memory.
+A run holds a compute slot only while a step computes, not while it waits between steps or is
+paused, so up to OPEN_RUNS runs stream at once. Events past those wait in the queue, and past
 QUEUE_SIZE waiting events a user is told the app is busy and to try again.
 """
 from __future__ import annotations
@@ -11,11 +12,15 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import threading
+import time
 import warnings
 
 import gradio as gr
 import torch
 from PIL import Image
+
+from demo.playback import Wait
 
 THEME = gr.themes.Soft(primary_hue="blue", secondary_hue="slate")
 CSS = """
@@ -23,7 +28,8 @@ CSS = """
 #sinusoid-device, #characters-device {font-size: 0.9em}
 """
 TORCH_THREADS = 1  # intra-op threads per run
-COMPUTE_SLOTS = 4  # runs computing at once, both tabs together (one concurrency group)
+COMPUTE_SLOTS = 4  # steps computing at once, both tabs together
+OPEN_RUNS = 16  # runs streaming at once (Gradio's concurrency limit of the compute events)
 QUEUE_SIZE = 64  # events waiting at once; past it Gradio answers "busy, try again"
 MAX_IMAGE_PIXELS = 2048 * 2048  # larger images are refused from their header, before decoding
 MAX_UPLOAD = "5mb"  # per uploaded file
@@ -31,20 +37,24 @@ CACHE_SWEEP = (600, 1800)  # every 10 min, delete uploaded and generated files o
 SESSIONS = 200  # sessions whose state the server keeps (about 1 MB each); the least recently used go first
 STATE_TTL_S = 3600  # a session's state is deleted an hour after it was last set
 
-COMPUTE = dict(concurrency_id="compute", concurrency_limit=COMPUTE_SLOTS)  # every event that runs the engine
+COMPUTE = dict(concurrency_id="compute", concurrency_limit=OPEN_RUNS)  # every event that runs the engine
 LIGHT = dict(concurrency_id="light", concurrency_limit=8)  # events that only redraw or edit a small state
 LAUNCH = dict(theme=THEME, css=CSS, show_error=True, max_file_size=MAX_UPLOAD, state_session_capacity=SESSIONS)
 
 
-PROCESS = {"torch_threads": TORCH_THREADS}  # set once by serve(); read by each compute step (uses_threads)
+# set by serve() for the serving process; read by every compute step (see `computes`)
+PROCESS = {"torch_threads": TORCH_THREADS, "compute": threading.BoundedSemaphore(COMPUTE_SLOTS)}
 
 
-def uses_threads(handler):
-    """`handler` (a function or a generator function) run with the process's torch threads in every step.
+def computes(handler):
+    """`handler` (a function or a generator function) run in a compute slot, with the process's torch threads.
 
-    OpenMP and MKL keep their thread count per OS thread, and Gradio runs each call (each step
-    of a generator) on one of its worker threads, which start with one thread per core: set in
-    the main thread alone, TORCH_THREADS would not apply where the engine runs.
+    Each call, or each step of a generator, takes one of COMPUTE_SLOTS slots while it computes. A
+    generator that yields `Wait` (see `Playback.hold`) sleeps outside any slot, then sends the
+    Wait's tick to the page, so a paused run holds no slot. The thread count is set in every step
+    because OpenMP and MKL keep it per OS thread, and Gradio runs each step on one of its worker
+    threads, which start with one thread per core: set in the main thread alone, TORCH_THREADS
+    would not apply where the engine runs.
     """
     if inspect.isgeneratorfunction(handler):
         @functools.wraps(handler)
@@ -52,26 +62,33 @@ def uses_threads(handler):
             steps = handler(*args, **kwargs)
             try:
                 while True:
-                    torch.set_num_threads(PROCESS["torch_threads"])
-                    try:
-                        update = next(steps)
-                    except StopIteration:
-                        return
-                    yield update
+                    with PROCESS["compute"]:
+                        torch.set_num_threads(PROCESS["torch_threads"])
+                        try:
+                            update = next(steps)
+                        except StopIteration:
+                            return
+                    if isinstance(update, Wait):
+                        if update.tick is not None:
+                            yield update.tick
+                        time.sleep(update.seconds)
+                    else:
+                        yield update
             finally:
                 steps.close()
         return stream
 
     @functools.wraps(handler)
     def call(*args, **kwargs):
-        torch.set_num_threads(PROCESS["torch_threads"])
-        return handler(*args, **kwargs)
+        with PROCESS["compute"]:
+            torch.set_num_threads(PROCESS["torch_threads"])
+            return handler(*args, **kwargs)
     return call
 
 
-def configure_process(threads: int = TORCH_THREADS) -> None:
-    """Settings of the serving process: torch threads, the image pixel cap, and the app's log."""
-    PROCESS["torch_threads"] = threads
+def configure_process(threads: int = TORCH_THREADS, slots: int = COMPUTE_SLOTS) -> None:
+    """Settings of the serving process: torch threads, compute slots, the image pixel cap, and the app's log."""
+    PROCESS["torch_threads"], PROCESS["compute"] = threads, threading.BoundedSemaphore(slots)
     torch.set_num_threads(threads)
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     warnings.simplefilter("error", Image.DecompressionBombWarning)  # refuse above the cap, not only above 2×
@@ -83,16 +100,16 @@ def configure_process(threads: int = TORCH_THREADS) -> None:
         logger.setLevel(logging.INFO)
 
 
-def serve(app: gr.Blocks, threads: int = TORCH_THREADS, slots: int = COMPUTE_SLOTS, queue_size: int = QUEUE_SIZE,
-          **launch):
+def serve(app: gr.Blocks, threads: int = TORCH_THREADS, slots: int = COMPUTE_SLOTS, runs: int = OPEN_RUNS,
+          queue_size: int = QUEUE_SIZE, **launch):
     """Queue and launch `app` with the app's options; `launch` adds or overrides launch() arguments.
 
-    `threads`, `slots` and `queue_size` override TORCH_THREADS, COMPUTE_SLOTS and QUEUE_SIZE
-    (bench.load measures the choice; a test fills a small queue).
+    `threads`, `slots`, `runs` and `queue_size` override TORCH_THREADS, COMPUTE_SLOTS, OPEN_RUNS
+    and QUEUE_SIZE (bench.load measures the choice; tests fill small ones).
     """
-    configure_process(threads)
+    configure_process(threads, slots)
     for fn in app.fns.values():
         if fn.concurrency_id == COMPUTE["concurrency_id"]:
-            fn.concurrency_limit = slots
+            fn.concurrency_limit = runs
     return app.queue(max_size=queue_size, default_concurrency_limit=LIGHT["concurrency_limit"]).launch(
         **{**LAUNCH, **launch})

@@ -16,7 +16,7 @@ from demo import inputs, plots
 from demo.common import badge, checked_number, gpu, picture_file
 from demo.errors import excerpt
 from demo.playback import ENDINGS, MAX_DELAY_S, PAUSE_LIMIT_S, Playback, divergence_note, step_once, stop, toggle_pause
-from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, uses_threads
+from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
 from demo.store import LABELS, CheckpointStore, CheckpointUnavailable
 
 SOURCES = ("Sine wave", "Draw a curve", "Click points")
@@ -67,7 +67,7 @@ def render(trace: dict, step: int, support, curve, landscape: dict | None):
 
 
 @gpu
-@uses_threads
+@computes
 def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, drawing, points, algorithm,
                    inner_lr, steps, delay, seed, playback: Playback | None = None):
     """Stream one update per inner step: curves, losses, then the path over the loss surface."""

@@ -136,18 +136,18 @@ def set_slider(page, container: str, value) -> None:
     box.press("Enter")
 
 
-def test_paused_runs_in_closed_tabs_free_their_slots(app_url):
-    """Fill every compute slot with a paused run, close those tabs: a waiting request then runs at once."""
+def test_paused_runs_in_closed_tabs_free_their_slots(tmp_path):
+    """Fill every open-run slot (2 here) with a paused run, close those tabs: a waiting request then runs at once."""
     from gradio_client import Client
     from playwright.sync_api import expect, sync_playwright
 
-    from demo.serving import COMPUTE_SLOTS
     from tests.demo_fixtures import sinusoid_request as sinusoid_args
 
-    with sync_playwright() as playwright:
+    store = CheckpointStore(make_assets(tmp_path / "assets"), torch.device("cpu"))
+    with served(build_app(store), runs=2) as app_url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         pages = []
-        for _ in range(COMPUTE_SLOTS):
+        for _ in range(2):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(app_url)
             set_slider(page, "#sinusoid-steps", 100)
@@ -159,7 +159,7 @@ def test_paused_runs_in_closed_tabs_free_their_slots(app_url):
             pages.append(page)
         job = Client(app_url, verbose=False).submit(*sinusoid_args(steps=0), api_name="/adapt_sinusoid")
         time.sleep(4)
-        assert not job.done(), "a paused run should hold its slot while its tab is open"
+        assert not job.done(), "with both open-run slots paused, a third run should wait"
         closed = time.time()
         for page in pages:
             page.close()
@@ -167,3 +167,25 @@ def test_paused_runs_in_closed_tabs_free_their_slots(app_url):
         waited = time.time() - closed
         browser.close()
     assert waited < 15, f"the slots of closed tabs took {waited:.1f} s to free"
+
+
+def test_a_paused_run_holds_no_compute_slot(tmp_path):
+    """While a run is paused its Waits sleep outside the compute semaphore: every slot stays free."""
+    from demo import sinusoid
+    from demo.playback import Playback
+    from demo.serving import COMPUTE_SLOTS, PROCESS
+
+    store = CheckpointStore(make_assets(tmp_path / "assets"), torch.device("cpu"))
+    controls = Playback()
+    run = sinusoid.adapt_sinusoid(store, "Sine wave", 2.0, 1.0, 5, None, [], "maml", 0.01, 20, 0.0, 0, controls)
+    next(run)  # step 0
+    controls.paused = True
+    ticks = [next(run) for _ in range(3)]  # no-op updates while paused
+    assert all(all(isinstance(output, dict) and output.get("__type__") == "update" for output in tick)
+               for tick in ticks)
+    free = [PROCESS["compute"].acquire(blocking=False) for _ in range(COMPUTE_SLOTS)]
+    assert all(free), "a paused run should leave every compute slot free"
+    for _ in free:
+        PROCESS["compute"].release()
+    controls.stopped = True
+    assert "Stopped." in list(run)[-1][3]

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from core.checkpoints import write_manifest
 from core.omniglot import describe_training_episodes
 from demo import build_app, characters, inputs, sinusoid
-from demo.playback import Playback, step_once, toggle_pause
+from demo.playback import Playback, Wait, step_once, toggle_pause
 from demo.store import CheckpointStore, card_summary
 from tests.demo_fixtures import character_sketch, make_assets
 
@@ -101,7 +101,8 @@ def test_pause_and_step_release_one_step_at_a_time():
     assert toggle_pause(playback) == "Resume" and playback.paused
     step_once(playback)
     waiting = playback.hold(0.0, "tick")
-    with pytest.raises(StopIteration) as ended:  # the one allowed step passes at once, without a tick
+    assert next(waiting) == Wait(0.0)  # the delay, then the one allowed step passes without a tick
+    with pytest.raises(StopIteration) as ended:
         next(waiting)
     assert ended.value.value is None and playback.step_budget == 0
 

@@ -12,7 +12,7 @@ from gradio_client import Client
 
 from core.checkpoints import card_path, sha256_of, write_manifest
 from demo import build_app, playback, sinusoid
-from demo.playback import PAUSE_EXPIRED, TIME_LIMIT, Playback
+from demo.playback import PAUSE_EXPIRED, TIME_LIMIT, Playback, Wait
 from demo.store import CheckpointStore, CheckpointUnavailable
 from tests.demo_fixtures import make_assets, served
 from tests.demo_fixtures import sinusoid_request as sinusoid_args
@@ -39,8 +39,9 @@ def test_a_pause_expires_and_hands_control_back_while_it_waits(monkeypatch):
     ticks = 0
     with pytest.raises(StopIteration) as ended:
         while True:
-            assert next(waiting) == "tick"
-            ticks += 1
+            wait = next(waiting)  # sleep as demo.serving.computes would
+            time.sleep(wait.seconds)
+            ticks += wait.tick == "tick"
     assert ended.value.value == PAUSE_EXPIRED and ticks >= 3  # it handed control back while it waited
 
 
@@ -48,9 +49,10 @@ def test_a_run_ends_at_its_time_limit(monkeypatch):
     monkeypatch.setattr(playback, "RUN_LIMIT_S", 0.0)
     controls = Playback()
     controls.start()
-    assert list(controls.hold(0.0, "tick")) == []  # not paused: no tick, and the limit has passed
+    waiting = controls.hold(0.0, "tick")
+    assert next(waiting) == Wait(0.0)  # not paused: the delay alone, no tick
     with pytest.raises(StopIteration) as ended:
-        next(controls.hold(0.0, "tick"))
+        next(waiting)
     assert ended.value.value == TIME_LIMIT
 
 
@@ -157,7 +159,7 @@ def test_a_checkpoint_missing_from_the_manifest_is_not_offered(assets, tmp_path)
 
 def test_past_the_queue_size_a_request_is_told_the_app_is_busy(assets):
     store = CheckpointStore(assets, torch.device("cpu"))
-    with served(build_app(store), slots=1, queue_size=2) as url:
+    with served(build_app(store), runs=1, queue_size=2) as url:
         jobs = [Client(url, verbose=False).submit(*sinusoid_args(steps=20, delay=0.3), api_name="/adapt_sinusoid")
                 for _ in range(5)]
         outcomes = []
@@ -173,7 +175,7 @@ def test_past_the_queue_size_a_request_is_told_the_app_is_busy(assets):
 
 def test_a_cancelled_run_frees_its_slot_at_once(assets):
     store = CheckpointStore(assets, torch.device("cpu"))
-    with served(build_app(store), slots=1) as url:
+    with served(build_app(store), runs=1) as url:
         client = Client(url, verbose=False)
         long_run = client.submit(*sinusoid_args(steps=100, delay=1.0), api_name="/adapt_sinusoid")
         deadline = time.time() + 60
