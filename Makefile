@@ -11,7 +11,7 @@ CHARACTERS = $(foreach a,maml fomaml anil,assets/omniglot_$(a).pt)
 .PHONY: assets sinusoid characters
 assets: sinusoid characters
 # assets/SHA256SUMS publishes each checkpoint's sha256 a second time, beside its model card; the app checks both.
-MANIFEST = cd assets && sha256sum *.pt > SHA256SUMS
+MANIFEST = $(PY) -c "from core.checkpoints import write_manifest; write_manifest('assets')"
 sinusoid: $(SINUSOID)
 characters: $(CHARACTERS)
 
