@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.evaluate import PAPER
+from core.evaluation import PAPER
 from core.omniglot import describe_training_data
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"

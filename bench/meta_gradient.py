@@ -23,7 +23,8 @@ import torch
 
 from bench.naive import naive_meta_gradient
 from core.device import describe_device, generator, measure_peak_memory, resolve_device, synchronize
-from core.meta import ALGORITHMS, choose_strategy, meta_gradient
+from core.meta import choose_strategy, meta_gradient
+from core.registry import META_GRADIENTS
 from core.models import Conv4, SinusoidMLP, params
 from core.tasks import SinusoidDistribution, Task, stack_tasks
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", nargs="+", default=["W1", "W2"], choices=["W1", "W2"])
     parser.add_argument("--steps", nargs="+", type=int, default=[1, 5, 10])
-    parser.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS), choices=ALGORITHMS)
+    parser.add_argument("--algorithms", nargs="+", default=list(META_GRADIENTS), choices=META_GRADIENTS)
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per row (median)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -16,7 +16,7 @@ import sys
 from bench.report_cli import add_report_arguments, run_report
 from core.checkpoints import load_checkpoint
 from core.device import resolve_device
-from core.evaluate import evaluate_steps, mean_ci, omniglot_report_episodes, report_inner_config
+from core.evaluation import evaluate_steps, mean_ci, omniglot_report_episodes, report_inner_config
 
 
 def paired_rows(paths: list[str], data: list[str], episodes: int = 600, device: str = "cpu") -> list[dict]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Callable
 
-from core.omniglot import default_sources
+SHARED_OMNIGLOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"  # the archives beside the checkout
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """--data, --episodes, --device and --json."""
-    parser.add_argument("--data", nargs="+", help="Omniglot folders or .zip archives (default: ../shared/data/omniglot)")
+    parser.add_argument("--data", nargs="+", help="Omniglot folders or .zip archives (default: the .zip archives in ../shared/data/omniglot)")
     parser.add_argument("--episodes", type=int, default=600, help="episodes per row (the reports': 600)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -26,7 +27,7 @@ def run_report(args: argparse.Namespace, rows_of: Callable[[list[str]], list[dic
     try:
         if args.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
-        data = args.data or default_sources()
+        data = args.data or sorted(str(path) for path in SHARED_OMNIGLOT.glob("*.zip"))
         if not data:
             raise ValueError("no Omniglot data: give --data (folders or .zip archives)")
         rows = rows_of(data)

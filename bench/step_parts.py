@@ -21,10 +21,10 @@ from torch import Tensor, nn
 from bench.report_cli import add_report_arguments, run_report
 from core.checkpoints import load_checkpoint
 from core.device import resolve_device
-from core.evaluate import mean_ci, omniglot_report_episodes, report_inner_lr
-from core.inner import inner_updates, query_metrics
-from core.meta import inner_config
+from core.evaluation import mean_ci, omniglot_report_episodes, report_inner_lr
+from core.inner import query_metrics, trajectory
 from core.models import HEAD_PREFIX, Params
+from core.registry import inner_config
 
 PARTS = ("before", "after", "head_only", "body_only")
 
@@ -34,8 +34,7 @@ def step_part_accuracies(model: nn.Module, theta: Params, x_support: Tensor, y_s
     """(steps, 4) query accuracies of one episode: per step k, at φ_{k−1}, φ_k, head moved only, body moved only."""
     ways = int(y_support.max()) + 1
     cfg = inner_config("fomaml", lr, steps)  # all parameters; no outer gradient, so φ_k is MAML's
-    phis = [model.task_params(theta, ways), *inner_updates(model, theta, x_support, y_support, cfg, ways,
-                                                           functional=False)]
+    phis = trajectory(model, theta, x_support, y_support, cfg, ways, functional=False).phis
 
     def accuracy(phi: Params) -> Tensor:
         with torch.no_grad():

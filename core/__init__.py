@@ -1,4 +1,5 @@
 """MAML Playground's engine: tasks, models, the inner loop, meta-gradients, training, evaluation.
 
-Uses torch and numpy only; the UI lives in `demo/`.
+Depends on torch, numpy and Pillow only (torchvision is imported only to download Omniglot);
+never on gradio or plotly. The UI lives in `demo/`.
 """

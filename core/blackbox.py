@@ -7,14 +7,10 @@ can only interpolate what it has seen.
 """
 from __future__ import annotations
 
-import time
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value
 
-from core.inner import AdaptationTrace, StepRecord
 from core.models import Params
 from core.tasks import Task
 
@@ -27,6 +23,13 @@ class BlackBoxRegressor(nn.Module):
     """
 
     task_kind = "regression"
+    context_norm = False
+    static_first_step: tuple[str, ...] = ()
+    reads_support = True  # adaptation is this forward pass: no inner steps
+
+    def task_params(self, theta: Params, ways: int | None = None) -> Params:
+        """The parameters a task uses: θ itself (they never change)."""
+        return theta
 
     def __init__(self, width: int = 64, heads: int = 4, layers: int = 3):
         super().__init__()
@@ -71,21 +74,3 @@ def blackbox_gradient(model: BlackBoxRegressor, theta: Params, batch: Task) -> t
     """(∇_θ 1/T Σ_i MSE_query,i, that mean loss): plain supervised learning over tasks."""
     grads, value = grad_and_value(lambda p: blackbox_query_losses(model, p, batch).mean())(theta)
     return grads, float(value)
-
-
-def blackbox_trace(model: BlackBoxRegressor, theta: Params, task: Task, grid: Tensor) -> AdaptationTrace:
-    """The black box's 'adaptation' as a one-record AdaptationTrace: its prediction from the support set.
-
-    There are no inner steps, so the record is k = 0 with no gradient norm and no parameter
-    distance; `predictions` are ŷ on `grid`.
-    """
-    start = time.perf_counter()
-    with torch.no_grad():
-        on_grid = blackbox_predict(model, theta, task.x_support, task.y_support, grid)
-        on_support = blackbox_predict(model, theta, task.x_support, task.y_support, task.x_support)
-        query = (float(F.mse_loss(blackbox_predict(model, theta, task.x_support, task.y_support, task.x_query),
-                                  task.y_query)) if task.x_query.shape[0] else None)
-    record = StepRecord(step=0, support_loss=float(F.mse_loss(on_support, task.y_support)), query_loss=query,
-                        grad_norm=0.0, distance={}, wall_time_s=time.perf_counter() - start,
-                        predictions=on_grid.flatten().tolist())
-    return AdaptationTrace(config={"algorithm": "blackbox"}, grid=grid.flatten().tolist(), records=[record])

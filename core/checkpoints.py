@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.models import Params, build_model
+from core.models import Params
+from core.registry import build_model
 
 CARD_FIELDS = ("task", "algorithm", "checkpoint", "sha256", "config", "data", "iterations",
                "wall_time_s", "device", "metrics", "git_commit")

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import vmap
 
-from core.inner import InnerConfig, inner_updates, ways_of
+from core.inner import InnerConfig, trajectory, ways_of
 from core.models import Params, loss
 from core.tasks import Task
 
@@ -52,8 +52,7 @@ def adaptation_landscape(model: nn.Module, theta: Params, task: Task, cfg: Inner
     ways = ways_of(task)
     theta = {key: value.detach() for key, value in theta.items()}
     watch = replace(cfg, first_order=True)
-    phis = [model.task_params(theta, ways), *inner_updates(model, theta, task.x_support, task.y_support,
-                                                            watch, ways, functional=False)]
+    phis = trajectory(model, theta, task.x_support, task.y_support, watch, ways, functional=False).phis
     keys = list(phis[0])
     shapes = [phis[0][k].shape for k in keys]
     flat = torch.stack([torch.cat([phi[k].detach().reshape(-1) for k in keys]) for phi in phis]).double()

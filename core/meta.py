@@ -26,29 +26,10 @@ from torch import Tensor, nn
 from torch.func import grad_and_value, vmap
 
 from core.device import available_memory, measure_peak_memory, synchronize
-from core.inner import InnerConfig, adapt, inner_updates, moves_head_only, query_metrics, ways_of
-from core.models import HEAD_PREFIX, Params, joint_features, layer_of
+from core.inner import InnerConfig, adapt, trajectory, ways_of
+from core.models import Params
+from core.registry import META_GRADIENTS, QUERY_LOSS, inner_config
 from core.tasks import Task
-
-ALGORITHMS = ("maml", "fomaml", "anil", "reptile")
-
-
-def inner_config(algorithm: str, inner_lr: float, steps: int) -> InnerConfig:
-    """The inner loop each algorithm runs.
-
-    'pretrained' (a network regressed on pooled tasks) is fine-tuned by the same full-parameter
-    loop, first order since nothing differentiates through it; a black box takes no steps.
-    """
-    match algorithm:
-        case "maml":
-            return InnerConfig(lr=inner_lr, steps=steps)
-        case "fomaml" | "reptile" | "pretrained":
-            return InnerConfig(lr=inner_lr, steps=steps, first_order=True)
-        case "anil":
-            return InnerConfig(lr=inner_lr, steps=steps, adapt=(HEAD_PREFIX,))
-        case "blackbox":
-            return InnerConfig(lr=inner_lr, steps=0)
-    raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
 
 
 @dataclass(frozen=True)
@@ -63,7 +44,7 @@ def check_step_weights(step_weights: tuple[float, ...] | None, algorithm: str, s
     """A clear error unless `step_weights` is None or S finite weights >= 0 for a query-loss algorithm."""
     if step_weights is None:
         return
-    if algorithm not in ("maml", "fomaml", "anil"):
+    if algorithm not in QUERY_LOSS:
         raise ValueError(f"step weights (the multi-step loss) need a query loss: maml, fomaml or anil, not {algorithm}")
     if steps < 1 or len(step_weights) != steps or not all(math.isfinite(w) and w >= 0 for w in step_weights):
         raise ValueError(f"step weights must be {steps} finite numbers >= 0, one per inner step; got {step_weights}")
@@ -83,16 +64,12 @@ def task_meta_gradient(model: nn.Module, algorithm: str, cfg: InnerConfig, ways:
 
     def adapted_metrics(theta, xs, ys, xq, yq):
         """(objective, L_query(φ_S), accuracy of φ_S)."""
-        start = model.task_params(theta, ways)
-        body_stays = moves_head_only(model, cfg, list(start))
-        # while the body stays at θ, one pass over [support; query] serves the steps and the query
-        context, queries = joint_features(model, start, xs, xq) if body_stays else (xs, xq)
-        support_features, part = (context, "head") if body_stays else (None, "all")
-        objective, phi = 0.0, start
-        for k, phi in enumerate(inner_updates(model, theta, xs, ys, cfg, ways, functional, support_features), 1):
-            if k < cfg.steps and weights[k - 1]:  # an earlier step of weight 0 needs no query pass
-                objective = objective + weights[k - 1] * query_metrics(model, phi, context, queries, yq, part)[0]
-        query_loss, accuracy, _ = query_metrics(model, phi, context, queries, yq, part)  # φ_S (φ_0 when S = 0)
+        path = trajectory(model, theta, xs, ys, cfg, ways, x_query=xq, functional=functional)
+        objective = 0.0
+        for k in range(1, cfg.steps):  # an earlier step of weight 0 needs no query pass
+            if weights[k - 1]:
+                objective = objective + weights[k - 1] * path.query_metrics(k, yq)[0]
+        query_loss, accuracy, _ = path.query_metrics(cfg.steps, yq)  # φ_S (φ_0 when S = 0)
         return objective + weights[-1] * query_loss, query_loss, accuracy
 
     if algorithm == "reptile":
@@ -141,6 +118,8 @@ def meta_gradient(model: nn.Module, theta: Params, batch: Task, algorithm: str =
     (w_1 … w_S) makes g_i the gradient of the multi-step loss Σ_k w_k L_query,i(φ_i,k).
     """
     chunk = parse_strategy(strategy)
+    if algorithm not in META_GRADIENTS:
+        raise ValueError(f"unknown algorithm {algorithm!r} for a meta-gradient; expected one of {', '.join(META_GRADIENTS)}")
     cfg = inner_config(algorithm, inner_lr, steps)
     if len(batch) < 1:
         raise ValueError("the task batch is empty")
@@ -260,78 +239,3 @@ def choose_strategy(model: nn.Module, theta: Params, batch: Task, algorithm: str
     reason = (f"{chosen}: {1 / seconds[chosen]:.2f} it/s, {peaks[chosen] / 2**20:.0f} MiB "
               f"(least memory within {tolerance:.0%} of the fastest)")
     return StrategyChoice(chosen, seconds, peaks, skipped, reason)
-
-
-@dataclass(frozen=True)
-class MethodComparison:
-    algorithm: str
-    norm: float  # ‖g‖
-    cosine: float  # cos(g, g_MAML) over all parameters
-    cosine_per_layer: dict[str, float]  # cos(g, g_MAML) per layer
-    difference_norm: float  # ‖g − g_MAML‖ (for FOMAML: the Hessian term it drops)
-    seconds: float  # median wall time of one meta-gradient
-    peak_bytes: int  # peak tensor memory of one meta-gradient (core.device.measure_peak_memory)
-    query_loss: float  # mean L_query(φ_i) after adaptation
-
-
-@dataclass(frozen=True)
-class GradientComparison:
-    """For one θ and one task batch: each method's meta-gradient against second-order MAML."""
-
-    methods: dict[str, MethodComparison]
-    strategy: str
-    device: str
-    steps: int
-    inner_lr: float
-
-
-def _cosine(a: list[Tensor], b: list[Tensor]) -> float:
-    dot = sum(float((x.double() * y.double()).sum()) for x, y in zip(a, b))
-    na = math.sqrt(sum(float(x.double().square().sum()) for x in a))
-    nb = math.sqrt(sum(float(y.double().square().sum()) for y in b))
-    return dot / (na * nb) if na > 0 and nb > 0 else math.nan
-
-
-def compare_meta_gradients(model: nn.Module, theta: Params, batch: Task, inner_lr: float = 0.01,
-                           steps: int = 1, methods: tuple[str, ...] = ALGORITHMS,
-                           strategy: str = "loop", repeats: int = 3) -> GradientComparison:
-    """Meta-gradients of `methods` on one batch, compared with second-order MAML's.
-
-    Cosines per layer and in total, norms, ‖g − g_MAML‖, median time over `repeats` runs and
-    peak memory of one run (measured separately, since measuring memory slows the run).
-    """
-    device = next(iter(theta.values())).device
-    results: dict[str, MetaGradient] = {}
-    seconds: dict[str, float] = {}
-    peaks: dict[str, int] = {}
-    for algorithm in dict.fromkeys(("maml", *methods)):
-        def run() -> MetaGradient:
-            result = meta_gradient(model, theta, batch, algorithm, inner_lr, steps, strategy)
-            synchronize(device)
-            return result
-        results[algorithm], peaks[algorithm] = measure_peak_memory(run, device)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-        seconds[algorithm] = statistics.median(times)
-    reference = results["maml"].grads
-    layers = list(dict.fromkeys(layer_of(key) for key in reference))
-    comparisons = {}
-    for algorithm in methods:
-        g = results[algorithm].grads
-        keys = list(reference)
-        comparisons[algorithm] = MethodComparison(
-            algorithm=algorithm,
-            norm=math.sqrt(sum(float(g[k].double().square().sum()) for k in keys)),
-            cosine=_cosine([g[k] for k in keys], [reference[k] for k in keys]),
-            cosine_per_layer={layer: _cosine([g[k] for k in keys if layer_of(k) == layer],
-                                             [reference[k] for k in keys if layer_of(k) == layer])
-                              for layer in layers},
-            difference_norm=math.sqrt(sum(float((g[k] - reference[k]).double().square().sum()) for k in keys)),
-            seconds=seconds[algorithm],
-            peak_bytes=peaks[algorithm],
-            query_loss=results[algorithm].query_loss,
-        )
-    return GradientComparison(comparisons, strategy, str(device), steps, inner_lr)

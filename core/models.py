@@ -9,6 +9,8 @@ head alone. θ is `params(model)`; nothing is mutated in place.
 """
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -19,12 +21,34 @@ Params = dict[str, Tensor]
 HEAD_PREFIX = "head."
 
 
+@runtime_checkable
+class MetaModel(Protocol):
+    """What core needs of a model (an `nn.Module` used through `functional_call`): MLP, Conv4, black box.
+
+    A model that adapts by gradient steps splits its parameters into `body.*` and `head.*` and takes
+    `forward(x, context_size=None, part="all")`. A model that `reads_support` (the black box) takes
+    `forward(x_support, y_support, x)` instead and adapts in that one forward pass.
+    """
+
+    task_kind: str  # 'regression' (MSE) or 'classification' (cross-entropy)
+    context_norm: bool  # BatchNorm moments come from the support set, so predictions take it as context
+    static_first_step: tuple[str, ...]  # key prefixes whose support gradient at φ_0 is exactly zero
+    reads_support: bool  # predictions read the support pairs themselves (no inner steps)
+
+    def task_params(self, theta: Params, ways: int | None = None) -> Params:
+        """φ_0: the parameters a task starts from (θ, plus any per-task parameters)."""
+
+    def spec(self) -> dict:
+        """Constructor arguments, for model cards (`core.registry.build_model` reads them back)."""
+
+
 class SinusoidMLP(nn.Module):
     """f(x) = W₃ ReLU(W₂ ReLU(W₁x + b₁) + b₂) + b₃, sizes 1 → hidden → hidden → 1."""
 
     task_kind = "regression"
     context_norm = False  # no BatchNorm: predictions need no support context
     static_first_step: tuple[str, ...] = ()  # key prefixes with ∇L_support(φ_0) ≡ 0 (none here)
+    reads_support = False
 
     def __init__(self, hidden: int = 40):
         super().__init__()
@@ -136,6 +160,7 @@ class Conv4(nn.Module):
     # With the head at zero, ∂L/∂h = Wᵀ(p − y) = 0, so the body's support gradient at φ_0 is
     # exactly zero for every θ (and so is its derivative): the first inner step moves the head only.
     static_first_step: tuple[str, ...] = ("body.",)
+    reads_support = False
 
     def __init__(self, filters: int = 64, in_channels: int = 1, init: str = "default"):
         super().__init__()
@@ -173,21 +198,6 @@ class Conv4(nn.Module):
     def spec(self) -> dict:
         """Constructor arguments, for model cards."""
         return {"name": "Conv4", "filters": self.filters, "in_channels": self.in_channels, "init": self.init}
-
-
-def build_model(spec: dict) -> nn.Module:
-    """The model that `spec` (from `model.spec()`, e.g. in a model card) describes."""
-    from core.blackbox import BlackBoxRegressor  # it builds on this module
-
-    kwargs = {k: v for k, v in spec.items() if k != "name"}
-    match spec.get("name"):
-        case "SinusoidMLP":
-            return SinusoidMLP(**kwargs)
-        case "Conv4":
-            return Conv4(**kwargs)
-        case "BlackBoxRegressor":
-            return BlackBoxRegressor(**kwargs)
-    raise ValueError(f"unknown model {spec.get('name')!r}; expected 'SinusoidMLP', 'Conv4' or 'BlackBoxRegressor'")
 
 
 def params(model: nn.Module, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> Params:
@@ -230,10 +240,23 @@ def joint_features(model: nn.Module, params: Params, x_support: Tensor, x_query:
 def loss(model: nn.Module, params: Params, x: Tensor, y: Tensor, context: Tensor | None = None,
          part: str = "all") -> Tensor:
     """Mean squared error (regression) or cross-entropy (classification) of f(x; params) on y."""
-    prediction = predict(model, params, x, context, part)
-    if model.task_kind == "regression":
-        return F.mse_loss(prediction, y)
-    return F.cross_entropy(prediction, y)
+    return task_loss(predict(model, params, x, context, part), y, model.task_kind)
+
+
+def task_predict(model: nn.Module, params: Params, x_support: Tensor, y_support: Tensor, x: Tensor) -> Tensor:
+    """f(x; params) on one task whose support set is (x_support, y_support).
+
+    BatchNorm moments come from the support inputs (`x` may be `x_support` itself); a model that
+    `reads_support` (the black box) reads the support pairs, ŷ = f(x | {(x_i, y_i)}).
+    """
+    if model.reads_support:
+        return functional_call(model, params, (x_support[None], y_support[None], x[None]))[0]
+    return predict(model, params, x, context=None if x is x_support else x_support)
+
+
+def task_loss(prediction: Tensor, y: Tensor, task_kind: str) -> Tensor:
+    """Mean squared error (regression) or cross-entropy (classification) of a prediction."""
+    return F.mse_loss(prediction, y) if task_kind == "regression" else F.cross_entropy(prediction, y)
 
 
 def layer_of(key: str) -> str:

@@ -1,31 +1,25 @@
-"""The Gradio UI: one module per tab, figures in plots.py, inputs in inputs.py; all math lives in core."""
+"""The Gradio UI: one module per tab in demo/tabs, figures in plots.py, inputs in inputs.py; all math lives in core."""
 from __future__ import annotations
 
 import gradio as gr
 
-from demo import characters, sinusoid
 from demo.errors import Playground
-from demo.serving import CACHE_SWEEP, CSS, THEME, serve
+from demo.messages import text
+from demo.serving import CACHE_SWEEP, serve
 from demo.store import CheckpointStore
+from demo.tabs import characters, sinusoid
 
-__all__ = ["CSS", "THEME", "build_app", "serve"]
+__all__ = ["build_app", "serve"]
 
-HEADER = r"""
-# MAML Playground
-Meta-learning with real computation: **θ** is a meta-learned initialisation, and each task adapts it
-to **φᵢ** with a few gradient steps on its support set (Finn et al., 2017).
-MAML은 여러 태스크에서 빠르게 적응할 수 있는 초기값 θ를 학습합니다. 각 태스크는 support set에서
-몇 번의 경사 하강으로 θ를 φᵢ로 바꾸고, 그 결과를 query set으로 평가합니다.
-"""
+TABS = (("tab.sinusoid", sinusoid), ("tab.characters", characters))  # (label key, module) in page order
 
 
 def build_app(store: CheckpointStore | None = None) -> gr.Blocks:
     """The whole app; models load on first use, θ shared read-only by all sessions."""
     store = store or CheckpointStore()
-    with Playground(title="MAML Playground", delete_cache=CACHE_SWEEP) as app:
-        gr.Markdown(HEADER)
-        with gr.Tab("Sinusoid"):
-            sinusoid.build(store)
-        with gr.Tab("Characters"):
-            characters.build(store)
+    with Playground(title=text("app.title"), delete_cache=CACHE_SWEEP) as app:
+        gr.Markdown(text("app.header"))
+        for label, tab in TABS:
+            with gr.Tab(text(label)):
+                tab.build(store)
     return app

@@ -1,4 +1,5 @@
-"""Small pieces both tabs use: input checks that raise gr.Error, the device badge, the ZeroGPU wrapper."""
+"""Small pieces every tab uses: sliders and input checks from the limits table, the device badge, the ZeroGPU
+wrapper, and pictures written into Gradio's cache."""
 from __future__ import annotations
 
 import math
@@ -13,8 +14,10 @@ from PIL import Image
 
 from core.device import describe_device
 from demo.errors import excerpt
+from demo.limits import LIMITS
+from demo.messages import MESSAGES, Problem, text
 
-try:  # Hugging Face ZeroGPU: run GPU-bound handlers on a borrowed GPU
+try:  # Hugging Face ZeroGPU: run the computation (never the playback, which waits) on a borrowed GPU
     import spaces
 
     gpu = spaces.GPU
@@ -23,29 +26,42 @@ except ImportError:  # everywhere else it changes nothing
         return fn
 
 
-def checked_number(value, name: str, low: float, high: float, integer: bool = False):
-    """`value` as a number in [low, high], or a gr.Error that says what is wrong."""
+def checked_number(value, key: str):
+    """`value` as a number within LIMITS[key] (an int where it is integer), or a Problem that says what is wrong.
+
+    `key` names the input: its label is the message `<key>.label`.
+    """
+    limit, name = LIMITS[key], text(f"{key}.label")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise gr.Error(f"{name} must be a number, got {excerpt(value)}")
+        raise Problem("input.not_number", name=name, value=excerpt(value))
     try:
         number = float(value)
     except (ValueError, OverflowError):
-        raise gr.Error(f"{name} must be a number, got {excerpt(value)}") from None
-    if not math.isfinite(number) or not low <= number <= high:
-        raise gr.Error(f"{name} must be between {low:g} and {high:g}, got {excerpt(value)}")
-    if integer:
+        raise Problem("input.not_number", name=name, value=excerpt(value)) from None
+    if not math.isfinite(number) or not limit.low <= number <= limit.high:
+        raise Problem("input.out_of_range", name=name, low=limit.low, high=limit.high, value=excerpt(value))
+    if limit.integer:
         if number != int(number):
-            raise gr.Error(f"{name} must be a whole number, got {excerpt(value)}")
+            raise Problem("input.not_whole", name=name, value=excerpt(value))
         return int(number)
     return number
 
 
+def slider(key: str, info: str | None = None, **options) -> gr.Slider:
+    """The slider of LIMITS[key], labelled by the message `<key>.label` (and `<key>.info`, or `info`)."""
+    limit = LIMITS[key]
+    if info is None and f"{key}.info" in MESSAGES:
+        info = text(f"{key}.info")
+    return gr.Slider(limit.low, limit.high, **{"value": limit.value, **options}, step=limit.step,
+                     label=text(f"{key}.label"), info=info)
+
+
 def badge(device, seconds_per_step: float | None = None) -> str:
     """'CUDA: <gpu>' or 'CPU', with the measured time per inner step."""
-    text = f"**{describe_device(device)}**"
-    if seconds_per_step is not None:
-        text += f" · {1000 * seconds_per_step:.2f} ms per inner step"
-    return text
+    name = f"**{describe_device(device)}**"
+    if seconds_per_step is None:
+        return name
+    return text("badge.step_time", device=name, milliseconds=1000 * seconds_per_step)
 
 
 def picture_file(image: Image.Image, format: str = "webp") -> str:

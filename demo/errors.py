@@ -18,6 +18,8 @@ from gradio.exceptions import ComponentProcessingError, InvalidPathError
 from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 
+from demo.messages import MESSAGES, Problem, text
+
 log = logging.getLogger("maml_playground")
 MESSAGE_CHARS = 300  # the longest message a user sees
 EXCERPT_CHARS = 40  # the longest piece of a user's own input echoed back
@@ -50,14 +52,14 @@ def release_memory() -> None:
         torch.cuda.empty_cache()
 
 
-EXPECTED = {"Number": "a number", "Slider": "a number", "Radio": "one of the listed choices",
-            "Dropdown": "one of the listed choices", "Dataframe": "a table of numbers",
-            "ImageEditor": "a drawing (PNG, JPEG or WebP layers)", "Sketchpad": "a drawing (PNG, JPEG or WebP)",
-            "Image": "an image (PNG, JPEG or WebP)", "Checkbox": "true or false", "Textbox": "text"}
+def expected(component) -> str:
+    """What a component's input should be, in words."""
+    key = f"expected.{type(component).__name__}"
+    return text(key) if key in MESSAGES else text("expected.other")
 
 
 def label_of(component, index: int) -> str:
-    return getattr(component, "label", None) or f"input {index}"
+    return getattr(component, "label", None) or text("error.input_index", index=index)
 
 
 def input_problem(error: ComponentProcessingError, block_fn, inputs: list) -> str:
@@ -65,16 +67,16 @@ def input_problem(error: ComponentProcessingError, block_fn, inputs: list) -> st
     match = INDEX.search(str(error))
     index = int(match.group(1)) if match and int(match.group(1)) < len(block_fn.inputs) else None
     if index is None:
-        return "one of the inputs could not be read"
+        return text("error.input_unreadable")
     component, cause = block_fn.inputs[index], error.__cause__
     if isinstance(cause, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
-        reason = f"the image has more than {Image.MAX_IMAGE_PIXELS:,} pixels, the most this app accepts"
+        reason = text("error.image_pixels", pixels=Image.MAX_IMAGE_PIXELS)
     elif isinstance(cause, UnidentifiedImageError):
-        reason = "this file is not an image that can be read (use PNG, JPEG or WebP)"
+        reason = text("error.not_image")
     else:
         value = inputs[index] if index < len(inputs) else None
-        reason = f"expected {EXPECTED.get(type(component).__name__, 'another type')}, got {excerpt(value)}"
-    return f"{label_of(component, index)}: {reason}"
+        reason = text("error.expected", expected=expected(component), value=excerpt(value))
+    return text("error.input", label=label_of(component, index), reason=reason)
 
 
 def malformed_input(block_fn, inputs: list) -> str:
@@ -86,10 +88,9 @@ def malformed_input(block_fn, inputs: list) -> str:
         try:
             model.model_validate(value, context={"validate_meta": True})
         except ValidationError:
-            expected = EXPECTED.get(type(component).__name__, "another form")
-            return f"{label_of(component, index)}: expected {expected}, got {excerpt(value)}"
-    return ("One of the inputs does not have the form this endpoint expects (see the API page for each "
-            "input's type), or names a file that was not uploaded to this server.")
+            reason = text("error.expected", expected=expected(component), value=excerpt(value))
+            return text("error.input", label=label_of(component, index), reason=reason)
+    return text("error.malformed")
 
 
 def unknown_choice(block_fn, inputs: list, state) -> gr.Error | None:
@@ -103,36 +104,39 @@ def unknown_choice(block_fn, inputs: list, state) -> gr.Error | None:
             component = state[component._id]
         keys = [key for _, key in component.choices]
         if value not in keys:
-            return gr.Error(f"{label_of(component, index)}: {excerpt(value)} is not one of the choices "
-                            f"({', '.join(map(str, keys))})", title="Invalid input", print_exception=False)
+            return gr.Error(text("error.unknown_choice", label=label_of(component, index), value=excerpt(value),
+                                 choices=", ".join(map(str, keys))),
+                            title=text("error.title.invalid"), print_exception=False)
     return None
 
 
 def public_error(error: Exception, block_fn, inputs: list) -> gr.Error:
     """The gr.Error a user sees for `error`, logged as one line (their mistake) or a traceback (a fault)."""
     name = getattr(block_fn, "api_name", None) or getattr(block_fn, "name", "event")
+    invalid = text("error.title.invalid")
     if isinstance(error, gr.Error):
         message, title = public_message(error.message), error.title
         log.info("%s: refused: %s", name, message)
+    elif isinstance(error, Problem):  # a person's mistake, said in the catalogue's words
+        message, title = public_message(text(error.key, **error.fields)), invalid
+        log.info("%s: refused: %s", name, message)
     elif isinstance(error, ComponentProcessingError):
-        message, title = public_message(input_problem(error, block_fn, inputs)), "Invalid input"
+        message, title = public_message(input_problem(error, block_fn, inputs)), invalid
         log.info("%s: refused input: %s", name, message)
     elif isinstance(error, torch.OutOfMemoryError):
         release_memory()
         log.error("%s: out of memory", name, exc_info=error)
-        message, title = ("The server ran out of memory for this request. Try fewer steps or fewer examples, "
-                          "or try again in a moment."), "Out of memory"
+        message, title = text("error.memory"), text("error.title.memory")
     elif isinstance(error, ValidationError):  # a payload of the wrong form
-        message, title = public_message(malformed_input(block_fn, inputs)), "Invalid input"
+        message, title = public_message(malformed_input(block_fn, inputs)), invalid
         log.info("%s: refused payload: %s", name, message)
     elif isinstance(error, InvalidPathError):  # a file path that this server did not hand out
-        message, title = "A file in this request was not uploaded to this server; upload it first.", "Invalid input"
+        message, title = text("error.foreign_file"), invalid
         log.info("%s: refused a file path", name)
     else:
         reference = uuid.uuid4().hex[:8]
         log.error("%s: fault %s", name, reference, exc_info=error)
-        message, title = (f"Something went wrong on the server (reference {reference}). Try again; if it happens "
-                          f"again, the server log has the details under that reference."), "Server error"
+        message, title = text("error.fault", reference=reference), text("error.title.server")
     return gr.Error(message, title=title, print_exception=False)
 
 
@@ -143,8 +147,8 @@ class Playground(gr.Blocks):
         fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
         if isinstance(inputs, list) and len(inputs) < len(fn.inputs):
             log.info("%s: refused: %d inputs, needs %d", fn.api_name, len(inputs), len(fn.inputs))
-            raise gr.Error(f"this endpoint takes {len(fn.inputs)} inputs, got {len(inputs)}",
-                           title="Invalid input", print_exception=False)
+            raise gr.Error(text("error.input_count", needed=len(fn.inputs), got=len(inputs)),
+                           title=text("error.title.invalid"), print_exception=False)
         try:
             if fn.preprocess and isinstance(inputs, list) and (choice := unknown_choice(fn, inputs, state)):
                 raise choice

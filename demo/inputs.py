@@ -12,9 +12,10 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from core.device import generator
-from core.omniglot import MAX_SKETCH_SIDE, sketch_to_tensor
 from core.inner import UNLABELLED
+from core.ink import MAX_SKETCH_SIDE, sketch_to_tensor
 from core.tasks import PointRules, Task, sinusoid, task_from_points
+from demo.messages import Problem, text
 
 X_RANGE = (-5.0, 5.0)  # the sinusoid task's x-range; the canvas spans it left to right
 Y_RANGE = (-6.0, 6.0)  # the canvas spans this y-range bottom to top
@@ -74,12 +75,12 @@ def axes_image(points: list[list[float]] = (), size: tuple[int, int] = CANVAS) -
 def toggle_point(points: list[list[float]], x: float, y: float, radius: float = 0.25) -> list[list[float]]:
     """Remove the point within `radius` of (x, y) if there is one, else add (x, y)."""
     if not (math.isfinite(x) and math.isfinite(y)):
-        raise ValueError(f"a point must have finite coordinates, got ({x}, {y})")
+        raise Problem("input.point_not_finite", x=x, y=y)
     near = [i for i, (px, py) in enumerate(points) if math.hypot(px - x, py - y) <= radius]
     if near:
         return [p for i, p in enumerate(points) if i != near[0]]
     if len(points) >= MAX_POINTS:
-        raise ValueError(f"at most {MAX_POINTS} points; click a point to remove it first")
+        raise Problem("input.too_many_points", limit=MAX_POINTS)
     return [*points, [round(x, 3), round(y, 3)]]
 
 
@@ -97,19 +98,18 @@ def distribution_note(xs, ys) -> str:
     """Whether a curve looks like a training task (A sin(x − φ), A ∈ [0.1, 5], φ ∈ [0, π])."""
     xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
     if len(xs) < 3:
-        return "Too few points to tell whether this is a training-like sinusoid."
+        return text("note.too_few")
     amplitude, phase, r2 = sinusoid_fit(xs, ys)
     if r2 < 0.9:
-        return (f"Out of distribution: this curve is not a sinusoid (best fit A sin(x − φ) explains "
-                f"{max(r2, 0) * 100:.0f}% of it). MAML was meta-trained on sinusoids only.")
+        return text("note.not_sinusoid", percent=max(r2, 0) * 100)
     reasons = []
     if not TRAINING_AMPLITUDE[0] <= amplitude <= TRAINING_AMPLITUDE[1]:
-        reasons.append(f"amplitude {amplitude:.2f} is outside [0.1, 5]")
+        reasons.append(text("note.amplitude", value=amplitude))
     if not TRAINING_PHASE[0] <= phase <= TRAINING_PHASE[1]:
-        reasons.append(f"phase {phase:.2f} is outside [0, π]")
+        reasons.append(text("note.phase", value=phase))
     if reasons:
-        return "Out of distribution: a sinusoid, but its " + " and ".join(reasons) + "."
-    return f"In distribution: a sinusoid with A ≈ {amplitude:.2f}, φ ≈ {phase:.2f}."
+        return text("note.shifted", reasons=text("note.and").join(reasons))
+    return text("note.inside", amplitude=amplitude, phase=phase)
 
 
 def sine_task(amplitude: float, phase: float, shots: int, seed: int) -> CurveTask:
@@ -131,13 +131,13 @@ def sine_task(amplitude: float, phase: float, shots: int, seed: int) -> CurveTas
 def points_task(points) -> CurveTask:
     """A task from clicked (or API-given) points [[x, y], ...]; no query set, no true curve."""
     if points is None or (hasattr(points, "__len__") and len(points) == 0):
-        raise ValueError("no points yet: click on the plot to add support points")
+        raise Problem("input.no_points")
     rows = points.values.tolist() if hasattr(points, "values") else list(points)
     if len(rows) > MAX_POINTS:
-        raise ValueError(f"at most {MAX_POINTS} points, got {len(rows)}")
+        raise Problem("input.points_over", limit=MAX_POINTS, count=len(rows))
     for i, row in enumerate(rows):
         if not hasattr(row, "__len__") or isinstance(row, str) or len(row) != 2:
-            raise ValueError(f"point {i} must be a pair [x, y], got {row!r}")
+            raise Problem("input.point_pair", index=i, value=row)
     xs, ys = [row[0] for row in rows], [row[1] for row in rows]
     task = task_from_points(xs, ys, rules=RULES)
     return CurveTask(task, None, distribution_note(task.x_support.flatten().numpy(), task.y_support.flatten().numpy()))
@@ -146,22 +146,22 @@ def points_task(points) -> CurveTask:
 def _stroke_mask(drawing) -> np.ndarray:
     """The user's ink from an ImageEditor/Sketchpad value: strokes on the layers, True = ink."""
     if drawing is None:
-        raise ValueError("nothing drawn yet: draw a curve across the canvas")
+        raise Problem("input.nothing_drawn")
     layers = drawing.get("layers") if isinstance(drawing, dict) else None
     if not layers:
-        raise ValueError("nothing drawn yet: draw a curve across the canvas")
+        raise Problem("input.nothing_drawn")
     masks = []
     for layer in layers:
         layer = np.asarray(layer)
         if layer.ndim != 3 or layer.shape[0] > MAX_SKETCH_SIDE or layer.shape[1] > MAX_SKETCH_SIDE:
-            raise ValueError(f"the drawing must be an RGBA image of at most {MAX_SKETCH_SIDE} pixels a side")
+            raise Problem("input.drawing_size", side=MAX_SKETCH_SIDE)
         height, width = layer.shape[:2]
         # the layer spans the whole canvas, so its columns map onto the x-range; a smaller picture would not
         if width < CANVAS[0] // 2 or abs(width * CANVAS[1] - height * CANVAS[0]) > 0.02 * width * CANVAS[1]:
-            raise ValueError(f"the drawing layer must cover the {CANVAS[0]}×{CANVAS[1]} canvas, got {width}×{height}")
+            raise Problem("input.drawing_cover", width=CANVAS[0], height=CANVAS[1], got_width=width, got_height=height)
         masks.append(layer[..., 3] > 32 if layer.shape[2] == 4 else layer.min(axis=2) < 128)
     if len({mask.shape for mask in masks}) > 1:
-        raise ValueError("the drawing's layers differ in size")
+        raise Problem("input.layers_differ")
     return np.logical_or.reduce(masks)
 
 
@@ -171,7 +171,7 @@ def drawn_curve(drawing, size: tuple[int, int] = CANVAS) -> tuple[np.ndarray, np
     height, width = mask.shape
     columns = np.flatnonzero(mask.any(axis=0))
     if len(columns) < 0.1 * width:
-        raise ValueError("the curve is too short: draw across at least a tenth of the x-range")
+        raise Problem("input.curve_short")
     rows = np.array([np.flatnonzero(mask[:, c]).mean() for c in columns])
     xs, ys = zip(*(pixel_to_xy(c * size[0] / width, r * size[1] / height, size) for c, r in zip(columns, rows)))
     return np.array(xs), np.array(ys)
@@ -188,21 +188,21 @@ def curve_task(drawing, shots: int, seed: int) -> CurveTask:
     return CurveTask(task, (xs.tolist(), ys.tolist()), distribution_note(xs, ys))
 
 
-def editor_image(value) -> np.ndarray:
-    """The composite image of a Sketchpad value (what the person sees), as an array."""
+def editor_image(value, sketch: str = "input.this_sketch") -> np.ndarray:
+    """The composite image of a Sketchpad value (what the person sees), as an array; `sketch` names it."""
     if value is None:
-        raise ValueError("this sketch is empty: draw a character first")
+        raise Problem("input.sketch_empty", sketch=text(sketch))
     if isinstance(value, dict):
         image = value.get("composite")
         if image is None:
-            raise ValueError("this sketch is empty: draw a character first")
+            raise Problem("input.sketch_empty", sketch=text(sketch))
         return np.asarray(image)
     return np.asarray(value)
 
 
-def character_tensor(value) -> torch.Tensor:
-    """A drawn character (Sketchpad value or image) as the model's (1, 28, 28) input."""
-    return sketch_to_tensor(editor_image(value))
+def character_tensor(value, sketch: str = "input.this_sketch") -> torch.Tensor:
+    """A drawn character (Sketchpad value or image) as the model's (1, 28, 28) input; `sketch` names it."""
+    return sketch_to_tensor(editor_image(value, sketch))
 
 
 def tensor_picture(image: torch.Tensor, scale: int = 4) -> Image.Image:
@@ -221,7 +221,7 @@ def support_sheet(examples: list[tuple[Image.Image, torch.Tensor, int]], ways: i
     font = ImageFont.load_default(size=14)
     for c, row in enumerate(per_class):
         top = header + gap + c * (cell + gap)
-        draw.text((8, top + cell // 2 - 8), f"Class {c + 1}", fill=(30, 41, 59) if row else (160, 160, 160), font=font)
+        draw.text((8, top + cell // 2 - 8), text("characters.sheet_class", number=c + 1), fill=(30, 41, 59) if row else (160, 160, 160), font=font)
         for i, (picture, tensor) in enumerate(row):
             left = label_width + i * (2 * cell + 3 * gap)
             thumb = picture.convert("RGBA").copy()
@@ -238,9 +238,9 @@ def character_task(support: list[tuple[torch.Tensor, int]], query: torch.Tensor 
                    shots: int) -> Task:
     """An N-way K-shot Task from (image, class) pairs; exactly K per class, classes 0..N−1."""
     counts = [sum(1 for _, label in support if label == c) for c in range(ways)]
-    missing = [f"class {c + 1} has {n} of {shots}" for c, n in enumerate(counts) if n < shots]
+    missing = [text("input.class_count", number=c + 1, count=n, shots=shots) for c, n in enumerate(counts) if n < shots]
     if missing:
-        raise ValueError(f"need {shots} example(s) for each of the {ways} classes: " + "; ".join(missing))
+        raise Problem("input.need_examples", shots=shots, ways=ways, missing=text("input.list_separator").join(missing))
     chosen = [(image, c) for c in range(ways) for image in [img for img, label in support if label == c][:shots]]
     x_support = torch.stack([image for image, _ in chosen])
     y_support = torch.tensor([label for _, label in chosen])

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from demo.messages import text
+
 THETA = "#64748b"  # slate: θ, before adaptation
 PHI = "#2563eb"  # blue: φ_k, the current step
 TRUE = "#16a34a"  # green: the true or drawn curve
@@ -14,24 +16,24 @@ LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=45), heig
 
 
 def sinusoid_figure(trace: dict, step: int, support: tuple[list[float], list[float]],
-                    curve: tuple[list[float], list[float]] | None, title: str = "") -> go.Figure:
+                    curve: tuple[list[float], list[float]] | None, title: str) -> go.Figure:
     """f(x; θ) dashed, f(x; φ_k) bold, earlier φ as fading ghosts, the support points and true curve."""
     grid, records = trace["grid"], trace["records"][: step + 1]
     figure = go.Figure()
     if curve is not None:
-        figure.add_scatter(x=curve[0], y=curve[1], mode="lines", name="true curve", line=dict(color=TRUE, width=2))
-    figure.add_scatter(x=grid, y=records[0]["predictions"], mode="lines", name="f(x; θ)",
+        figure.add_scatter(x=curve[0], y=curve[1], mode="lines", name=text("figure.true_curve"), line=dict(color=TRUE, width=2))
+    figure.add_scatter(x=grid, y=records[0]["predictions"], mode="lines", name=text("figure.theta_curve"),
                        line=dict(color=THETA, width=2, dash="dash"))
     earlier = records[1:-1][-GHOSTS:]
     for i, record in enumerate(earlier):
         figure.add_scatter(x=grid, y=record["predictions"], mode="lines", showlegend=False, hoverinfo="skip",
                            line=dict(color=PHI, width=1), opacity=0.12 + 0.5 * (i + 1) / (len(earlier) + 1))
     if step > 0:
-        figure.add_scatter(x=grid, y=records[-1]["predictions"], mode="lines", name=f"f(x; φ_{step})",
+        figure.add_scatter(x=grid, y=records[-1]["predictions"], mode="lines", name=text("figure.phi_curve", step=step),
                            line=dict(color=PHI, width=4))
-    figure.add_scatter(x=support[0], y=support[1], mode="markers", name="support",
+    figure.add_scatter(x=support[0], y=support[1], mode="markers", name=text("figure.support"),
                        marker=dict(color=SUPPORT, size=10, line=dict(color="white", width=1.5)))
-    figure.update_layout(**LAYOUT, title=title or f"step {step}", xaxis_title="x", yaxis_title="y",
+    figure.update_layout(**LAYOUT, title=title, xaxis_title="x", yaxis_title="y",
                          xaxis=dict(range=[min(grid), max(grid)]), uirevision="curves")
     return figure
 
@@ -41,13 +43,14 @@ def loss_figure(trace: dict, step: int) -> go.Figure:
     records = trace["records"][: step + 1]
     steps = [r["step"] for r in records]
     figure = go.Figure()
-    figure.add_scatter(x=steps, y=[r["support_loss"] for r in records], mode="lines+markers", name="support loss",
+    figure.add_scatter(x=steps, y=[r["support_loss"] for r in records], mode="lines+markers", name=text("figure.support_loss"),
                        line=dict(color=SUPPORT))
     if all(r["query_loss"] is not None for r in records):
-        figure.add_scatter(x=steps, y=[r["query_loss"] for r in records], mode="lines+markers", name="query loss",
+        figure.add_scatter(x=steps, y=[r["query_loss"] for r in records], mode="lines+markers", name=text("figure.query_loss"),
                            line=dict(color=QUERY))
     last = trace["records"][-1]["step"]
-    figure.update_layout(**LAYOUT, title="loss per inner step", xaxis_title="inner step k", yaxis_title="loss",
+    figure.update_layout(**LAYOUT, title=text("figure.loss_title"), xaxis_title=text("figure.inner_step"),
+                         yaxis_title=text("figure.loss"),
                          yaxis_type="log", xaxis=dict(range=[-0.5, max(last, 1) + 0.5]))
     return figure
 
@@ -57,16 +60,16 @@ def landscape_figure(landscape: dict, step: int) -> go.Figure:
     path = landscape["path"][: step + 1]
     figure = go.Figure()
     figure.add_contour(x=landscape["a"], y=landscape["b"], z=landscape["loss"], colorscale="Blues", reversescale=True,
-                       contours=dict(coloring="heatmap", showlabels=False), colorbar=dict(title="loss", thickness=12),
-                       name="support loss", hovertemplate="loss %{z:.3g}<extra></extra>")
+                       contours=dict(coloring="heatmap", showlabels=False), colorbar=dict(title=text("figure.loss"), thickness=12),
+                       name=text("figure.support_loss"), hovertemplate="loss %{z:.3g}<extra></extra>")
     figure.add_scatter(x=[p[0] for p in path], y=[p[1] for p in path], mode="lines+markers", name="φ_k",
                        line=dict(color="#111827", width=2), marker=dict(size=6, color="#111827"))
     figure.add_scatter(x=[path[0][0]], y=[path[0][1]], mode="markers+text", text=["θ"], textposition="top center",
                        name="θ", marker=dict(size=12, color=THETA, symbol="diamond"))
     explained = landscape["explained"]
-    figure.update_layout(**LAYOUT, title="path in parameter space (PCA plane)", showlegend=False,
-                         xaxis_title=f"PC1 ({100 * explained[0]:.0f}% of the path)",
-                         yaxis_title=f"PC2 ({100 * explained[1]:.0f}%)")
+    figure.update_layout(**LAYOUT, title=text("figure.path_title"), showlegend=False,
+                         xaxis_title=text("figure.pc1", percent=100 * explained[0]),
+                         yaxis_title=text("figure.pc2", percent=100 * explained[1]))
     return figure
 
 
@@ -77,11 +80,11 @@ def probability_figure(trace: dict, step: int, class_names: list[str]) -> go.Fig
     predicted = max(range(len(now)), key=now.__getitem__)
     colors = [PHI if i == predicted else "#93c5fd" for i in range(len(now))]
     figure = go.Figure()
-    figure.add_bar(x=class_names, y=before, name="θ (before)", marker_color="#cbd5e1")
-    figure.add_bar(x=class_names, y=now, name=f"φ_{step}", marker_color=colors,
+    figure.add_bar(x=class_names, y=before, name=text("figure.before"), marker_color="#cbd5e1")
+    figure.add_bar(x=class_names, y=now, name=text("figure.phi_k", step=step), marker_color=colors,
                    text=[f"{p:.0%}" for p in now], textposition="outside")
-    figure.update_layout(**LAYOUT, barmode="group", title=f"query: {class_names[predicted]} ({now[predicted]:.0%})",
-                         yaxis=dict(range=[0, 1.1], title="probability"))
+    figure.update_layout(**LAYOUT, barmode="group", title=text("figure.query_title", name=class_names[predicted], probability=now[predicted]),
+                         yaxis=dict(range=[0, 1.1], title=text("figure.probability")))
     return figure
 
 
@@ -90,5 +93,6 @@ def distance_figure(trace: dict, step: int) -> go.Figure:
     distance = trace["records"][step]["distance"]
     peak = max([max(r["distance"].values()) for r in trace["records"]] + [1e-12])
     figure = go.Figure(go.Bar(x=list(distance), y=list(distance.values()), marker_color=PHI))
-    figure.update_layout(**LAYOUT, title=f"‖φ_{step} − θ‖ per layer", yaxis=dict(range=[0, 1.1 * peak], title="distance"))
+    figure.update_layout(**LAYOUT, title=text("figure.distance_title", step=step),
+                         yaxis=dict(range=[0, 1.1 * peak], title=text("figure.distance")))
     return figure

@@ -20,7 +20,7 @@ import gradio as gr
 import torch
 from PIL import Image
 
-from demo.playback import Wait
+from demo.session import Wait
 
 THEME = gr.themes.Soft(primary_hue="blue", secondary_hue="slate")
 CSS = """

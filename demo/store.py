@@ -16,12 +16,12 @@ import torch
 
 from core.checkpoints import MANIFEST, card_path, check_card, load_checkpoint, read_manifest, sha256_of
 from core.device import default_device
-from core.omniglot import describe_training_data
+from core.omniglot import training_episode_shapes
+from core.registry import ALGORITHMS, TASKS
 from demo.errors import excerpt
+from demo.messages import text
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-LABELS = {"maml": "MAML", "fomaml": "First-order MAML", "anil": "ANIL", "reptile": "Reptile",
-          "pretrained": "Pretrained baseline", "blackbox": "Black box (transformer)"}
 log = logging.getLogger("maml_playground")
 
 
@@ -45,31 +45,31 @@ class CheckpointStore:
         self._cards: dict[tuple[str, str], dict] = {}
         self._problems: dict[tuple[str, str], str] = {}
         manifest = read_manifest(self.assets / MANIFEST)
-        for algorithm in LABELS:
-            for task in ("sinusoid", "omniglot"):
+        for algorithm in ALGORITHMS:
+            for task in TASKS:
                 path = self.assets / f"{task}_{algorithm}.pt"
                 if path.is_file():
                     self._check(task, algorithm, path, manifest)
 
     def _check(self, task: str, algorithm: str, path: Path, manifest: dict[str, str]) -> None:
-        key, label = (task, algorithm), LABELS[algorithm]
+        key, label = (task, algorithm), text(f"algorithm.{algorithm}")
         try:
             card = check_card(json.loads(card_path(path).read_text()), "its model card")
             if (card["task"], card["algorithm"]) != key:
-                raise ValueError("its model card describes another checkpoint")
+                raise ValueError(text("checkpoint.other_card"))
             if path.name not in manifest:
-                raise ValueError(f"it is not listed in {MANIFEST}")
+                raise ValueError(text("checkpoint.not_listed", manifest=MANIFEST))
             if manifest[path.name] != card["sha256"]:
-                raise ValueError(f"its model card and {MANIFEST} give different sha256s")
+                raise ValueError(text("checkpoint.sha_disagree", manifest=MANIFEST))
             card_summary(card)  # a card the summary cannot read is as broken as one that does not parse
         except FileNotFoundError:
-            self._disable(key, f"{label} is unavailable: it has no model card.")
+            self._disable(key, text("checkpoint.no_card", label=label))
         except (json.JSONDecodeError, UnicodeDecodeError):
-            self._disable(key, f"{label} is unavailable: its model card is not valid JSON.")
+            self._disable(key, text("checkpoint.bad_json", label=label))
         except ValueError as error:
-            self._disable(key, f"{label} is unavailable: {error}.")
+            self._disable(key, text("checkpoint.invalid", label=label, reason=error))
         except (KeyError, TypeError, AttributeError) as error:
-            self._disable(key, f"{label} is unavailable: its model card lacks or misreads a field ({error!s:.40}).")
+            self._disable(key, text("checkpoint.bad_field", label=label, field=f"{error!s:.40}"))
         else:
             self._cards[key] = card
 
@@ -79,8 +79,8 @@ class CheckpointStore:
         log.warning("checkpoint %s_%s disabled: %s", *key, reason)
 
     def available(self, task: str) -> list[str]:
-        """Algorithms with a verified checkpoint for `task`, in the order of LABELS."""
-        return [a for a in LABELS if (task, a) in self._cards]
+        """Algorithms with a verified checkpoint for `task`, in the registry's order."""
+        return [a for a in ALGORITHMS if (task, a) in self._cards]
 
     def problems(self, task: str) -> list[str]:
         """One sentence per checkpoint of `task` that is disabled, saying why."""
@@ -106,9 +106,8 @@ class CheckpointStore:
             reason = self._problems.get((task, algorithm)) if isinstance(algorithm, str) else None
             if reason:
                 raise CheckpointUnavailable(reason)
-            names = ", ".join(self.available(task)) or "none"
-            raise CheckpointUnavailable(f"no checkpoint for algorithm {excerpt(algorithm)} in this tab; "
-                                        f"choose one of: {names}")
+            names = ", ".join(self.available(task)) or text("checkpoint.none")
+            raise CheckpointUnavailable(text("checkpoint.none_for", value=excerpt(algorithm), names=names))
 
     def get(self, task: str, algorithm: str) -> tuple[torch.nn.Module, dict, dict]:
         """(a model of the run's own, θ shared read-only, card) of a verified checkpoint."""
@@ -118,17 +117,18 @@ class CheckpointStore:
             if key not in self._loaded:
                 path = self.assets / f"{task}_{algorithm}.pt"
                 card = self._cards[key]
+                label = text(f"algorithm.{algorithm}")
                 try:
                     if sha256_of(path) != card["sha256"]:
-                        raise ValueError("its file does not match the sha256 published for it")
+                        raise ValueError(text("checkpoint.tampered"))
                     model, theta, card = load_checkpoint(path, self.device)
                 except OSError as error:
                     log.error("loading %s failed", path.name, exc_info=error)
-                    self._disable(key, f"{LABELS[algorithm]} is unavailable: its file could not be read.")
+                    self._disable(key, text("checkpoint.unreadable", label=label))
                     raise CheckpointUnavailable(self._problems[key]) from None
                 except ValueError as error:  # load_checkpoint's messages name files, not paths
                     log.error("loading %s failed", path.name, exc_info=error)
-                    self._disable(key, f"{LABELS[algorithm]} is unavailable: {error}.")
+                    self._disable(key, text("checkpoint.invalid", label=label, reason=error))
                     raise CheckpointUnavailable(self._problems[key]) from None
                 for value in theta.values():
                     value.requires_grad_(False)
@@ -137,42 +137,65 @@ class CheckpointStore:
         return copy.deepcopy(model), theta, card
 
 
-def _percent(stat: dict) -> str:
-    return f"{100 * stat['mean']:.1f} ± {100 * stat['ci95']:.1f}%"
+def training_data(config: dict) -> str:
+    """A card config's Omniglot training data in words, e.g. '5-way 1-shot episodes, mirror images as extra classes'."""
+    shapes = training_episode_shapes(config)
+    counts = {shape: shapes.count(shape) for shape in shapes}  # first-seen order
+    words = [text("card.episode_shape", ways=n, shots=k)
+             + (text("card.episode_share", count=c, total=len(shapes)) if c > 1 else "") for (n, k), c in counts.items()]
+    described = text("card.episode_list").join(words) + (text("card.in_turn") if len(counts) > 1 else "")
+    return text("card.episodes", shapes=described, mirrors=text("card.mirrors") if config.get("mirror_classes") else "")
 
 
 def card_summary(card: dict) -> str:
     """One Markdown line from a model card: how the checkpoint was trained and what it scores."""
-    config, label = card["config"], LABELS.get(card["algorithm"], card["algorithm"])
+    config, algorithm = card["config"], card["algorithm"]
     steps = config["train_steps"]
-    text = f"**{label}** checkpoint: {card['iterations']:,} meta-iterations"
+    line = text("card.trained", label=text(f"algorithm.{algorithm}"), iterations=card["iterations"])
     if config.get("first_order_iterations"):
-        text += f" (the first {config['first_order_iterations']:,} first-order)"
+        line += text("card.warm_start", iterations=config["first_order_iterations"])
     if card["task"] == "omniglot":
-        text += f" on {len(card['data']['train_alphabets'])} alphabets ({describe_training_data(config)})"
-    if card["algorithm"] != "blackbox":
-        text += f", {steps} inner step{'s' if steps != 1 else ''} at α = {config['inner_lr']:g}"
-        text += f" on K = {config['support']} points in training" if card["task"] == "sinusoid" and steps else " in training"
+        line += text("card.alphabets", count=len(card["data"]["train_alphabets"]), episodes=training_data(config))
+    if ALGORITHMS[algorithm].takes_steps:
+        line += text("card.steps.one" if steps == 1 else "card.steps", steps=steps, lr=config["inner_lr"])
+        line += (text("card.support", support=config["support"]) if card["task"] == "sinusoid" and steps
+                 else text("card.in_training"))
     report = card.get("metrics", {}).get("report") or []
-    text += "."
+    line += text("card.end")
     if card["task"] == "omniglot":
         test = str(config["test_steps"])
         rows = {(r["ways"], r["shots"]): r for r in report}
         shown = [rows[(n, k)] for n, k in ((5, 1), (5, 5), (20, 1))
                  if (n, k) in rows and test in rows[(n, k)]["accuracy"]]
         other_lr = [row.get("inner_lr", config["inner_lr"]) != config["inner_lr"] for row in shown]
-        scores = [f"{row['ways']}-way {row['shots']}-shot {_percent(row['accuracy'][test])}"
-                  + (f" (α = {row['inner_lr']:g})" if other else "") for row, other in zip(shown, other_lr)]
+        scores = [text("card.omniglot_row", ways=row["ways"], shots=row["shots"],
+                       mean=100 * row["accuracy"][test]["mean"], ci=100 * row["accuracy"][test]["ci95"])
+                  + (text("card.row_lr", lr=row["inner_lr"]) if other else "") for row, other in zip(shown, other_lr)]
         if scores:
             alphabets = ", ".join(next(iter(rows.values()))["alphabets"])
-            text += f" On alphabets it never saw ({alphabets}), after {test} steps: {'; '.join(scores)}."
+            line += text("card.omniglot_scores", alphabets=alphabets, steps=test,
+                         scores=text("card.separator").join(scores))
             if any(other_lr):
-                text += " Each α in brackets was chosen for its row on a validation alphabet, not on these."
-        return text
+                line += text("card.row_lr_note")
+        return line
     row = next((r for r in report if r["distribution"] == "in-distribution" and r["K"] == 10), None)
     if row:
         mse = row["mse"]
-        after = f"after 1 step {mse['1']['mean']:.2f}" if "1" in mse else f"in one forward pass {mse['0']['mean']:.2f}"
-        text += f" Query MSE on {row['tasks']:,} fresh tasks with K = 10: {after}"
-        text += f" (before adapting {mse['0']['mean']:.2f})." if "1" in mse else "."
-    return text
+        if "1" in mse:
+            line += text("card.sinusoid_after_step", tasks=row["tasks"], after=mse["1"]["mean"], before=mse["0"]["mean"])
+        else:
+            line += text("card.sinusoid_forward", tasks=row["tasks"], after=mse["0"]["mean"])
+    return line
+
+
+def hints(store: CheckpointStore, task: str, algorithm: str | None) -> dict[str, str | float | None]:
+    """What the α and S sliders say about the chosen checkpoint, read from its card: their hints, and its α."""
+    if not isinstance(algorithm, str) or algorithm not in store.available(task):
+        return {"inner_lr": None, "inner_lr_info": text("hint.inner_lr.none"), "steps_info": text("hint.steps.none")}
+    config, label = store.card(task, algorithm)["config"], text(f"algorithm.{algorithm}")
+    if not ALGORITHMS[algorithm].takes_steps:
+        return {"inner_lr": None, "inner_lr_info": text("hint.steps.blackbox"), "steps_info": text("hint.steps.blackbox")}
+    trained_steps = config["train_steps"] if ALGORITHMS[algorithm].trains_with_steps else 0
+    return {"inner_lr": config["inner_lr"],
+            "inner_lr_info": text("hint.inner_lr", algorithm=label, lr=config["inner_lr"]),
+            "steps_info": text("hint.steps", algorithm=label, steps=trained_steps, test_steps=config["test_steps"])}

@@ -1,4 +1,8 @@
-"""Pause, resume, step and stop for a streaming run, shared by a session's events through gr.State.
+"""The one streaming helper: any tab's records played to the page with delay, pause, step and stop.
+
+A tab computes its records first (on the GPU where there is one: `demo.common.gpu` wraps only that
+computation), then `play` streams one update per record, and `Playback` (in the session's gr.State)
+carries the Pause, Step and Stop buttons' wishes to the running stream.
 
 Every wait is bounded. A pause ends the run after PAUSE_LIMIT_S, and a run ends after
 RUN_LIMIT_S in all, keeping its steps either way. A run does not sleep itself: it yields `Wait`,
@@ -10,20 +14,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Generator, TypeVar
+from typing import Callable, Generator, Sequence, TypeVar
 
 from core.inner import diverged
+from demo.messages import text
 
-MAX_DELAY_S = 1.0  # the longest wait between streamed steps
 PAUSE_LIMIT_S = 120.0  # a run paused this long ends (its steps are kept, replay works)
 RUN_LIMIT_S = 180.0  # a run ends after this long in all, pauses included
 TICK_S = 0.25  # while paused, how often the run hands control back to the server
 
 # why a run ended before its last step; None: it ran to the end
 STOPPED, PAUSE_EXPIRED, TIME_LIMIT = "stopped", "pause_expired", "time_limit"
-ENDINGS = {STOPPED: "Stopped.",
-           PAUSE_EXPIRED: f"Paused for over {PAUSE_LIMIT_S:.0f} s, so the run ended here.",
-           TIME_LIMIT: f"The run reached its time limit of {RUN_LIMIT_S:.0f} s and ended here."}
+ENDINGS = (STOPPED, PAUSE_EXPIRED, TIME_LIMIT)
+
+
+def ending_text(ending: str) -> str:
+    """Why the run ended early, in words."""
+    return {STOPPED: lambda: text("run.stopped"),
+            PAUSE_EXPIRED: lambda: text("run.pause_expired", seconds=PAUSE_LIMIT_S),
+            TIME_LIMIT: lambda: text("run.time_limit", seconds=RUN_LIMIT_S)}[ending]()
 
 Tick = TypeVar("Tick")
 
@@ -40,10 +49,8 @@ def divergence_note(records: list[dict], subject: str) -> str:
     """Why a trace (`AdaptationTrace.to_dict()` records) ended before step S on its own: it diverged."""
     done, start, last = records[-1]["step"], records[0]["support_loss"], records[-1]["support_loss"]
     if diverged(start, last):
-        return (f"α is too large for {subject}: the support loss grew ×{last / max(start, 1e-12):.0e} in "
-                f"{done} step(s), so the run stopped at step {done}. Try a smaller α.")
-    return (f"α is too large for {subject}: step {done + 1} gave non-finite values, so the run stopped at "
-            f"step {done}. Try a smaller α.")
+        return text("run.diverged", subject=subject, factor=last / max(start, 1e-12), steps=done)
+    return text("run.not_finite", subject=subject, next=done + 1, steps=done)
 
 
 @dataclass
@@ -81,21 +88,39 @@ class Playback:
         return TIME_LIMIT if time.monotonic() - self.started > RUN_LIMIT_S else None
 
 
+def play(playback: Playback, count: int, frame: Callable[[int], Sequence], delay: float, no_change: Sequence
+         ) -> Generator[Sequence | Wait, None, tuple[int, str | None]]:
+    """Stream frame(k) for k = 0 … count − 1, waiting `delay` between frames, as Pause, Step and Stop say.
+
+    Returns (the last k shown, why the run ended early or None). `no_change` is the update a paused
+    run sends while it waits. Use as `shown, ending = yield from play(...)` inside a handler
+    wrapped by `demo.serving.computes`, which does the sleeping.
+    """
+    playback.start()
+    for k in range(count):
+        yield frame(k)
+        if k < count - 1:
+            ending = yield from playback.hold(delay, no_change)
+            if ending:
+                return k, ending
+    return count - 1, None
+
+
 def toggle_pause(playback: Playback) -> str:
     """Pause a running adaptation, or resume a paused one; the button's new label."""
     playback.paused = not playback.paused
-    return "Resume" if playback.paused else "Pause"
+    return text("control.resume") if playback.paused else text("control.pause")
 
 
 def step_once(playback: Playback) -> str:
     """Pause (if running) and let exactly one more step through."""
     playback.paused = True
     playback.step_budget += 1
-    return "Resume"
+    return text("control.resume")
 
 
 def stop(playback: Playback) -> str:
     """Finish the run at the current step."""
     playback.stopped = True
     playback.paused = False
-    return "Pause"
+    return text("control.pause")

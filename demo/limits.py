@@ -1,0 +1,36 @@
+"""One table of the caps on every number a person sets: it feeds the sliders' ranges and the handlers' checks.
+
+A slider offers exactly the range its handler accepts, so the page and the API agree.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limit:
+    low: float
+    high: float
+    step: float  # the slider's step
+    value: float  # where the slider starts
+    integer: bool = False
+
+
+MAX_DELAY_S = 1.0  # the longest wait between streamed steps
+
+LIMITS = {
+    "sinusoid.amplitude": Limit(0.1, 10.0, 0.1, 2.5),
+    "sinusoid.phase": Limit(0.0, 2 * math.pi, 0.05, 1.0),
+    "sinusoid.shots": Limit(1, 20, 1, 10, integer=True),
+    "sinusoid.inner_lr": Limit(0.0, 0.1, 0.001, 0.01),
+    "sinusoid.steps": Limit(0, 100, 1, 10, integer=True),
+    "sinusoid.delay": Limit(0.0, MAX_DELAY_S, 0.05, 0.15),
+    "sinusoid.seed": Limit(0, 2**31 - 1, 1, 0, integer=True),
+    "sinusoid.replay": Limit(0, 100, 1, 0, integer=True),
+    "characters.ways": Limit(2, 10, 1, 3, integer=True),
+    "characters.shots": Limit(1, 5, 1, 1, integer=True),
+    "characters.inner_lr": Limit(0.0, 2.0, 0.05, 0.4),
+    "characters.steps": Limit(0, 20, 1, 3, integer=True),
+    "characters.delay": Limit(0.0, MAX_DELAY_S, 0.05, 0.3),
+}

@@ -1,0 +1,270 @@
+"""The message catalogue: every string a person sees, by key, so code compares keys and never display text.
+
+`text(key, **fields)` formats the message in a language; English is the only column for now, and
+Korean will be a second one. Static labels are read from here as the page is built; backend text
+(status lines, errors, plot titles, checkpoint descriptions) is read when it is written.
+`Problem` is a person's mistake as a key and its fields: raised anywhere in `demo`, the error
+boundary (`demo.errors`) shows it as that message.
+"""
+from __future__ import annotations
+
+LANGUAGES = ("en",)
+DEFAULT_LANGUAGE = "en"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    # ---------------------------------------------------------------- the page
+    "app.title": {"en": "MAML Playground"},
+    "app.header": {"en": r"""
+# MAML Playground
+Meta-learning with real computation: **θ** is a meta-learned initialisation, and each task adapts it
+to **φᵢ** with a few gradient steps on its support set (Finn et al., 2017).
+MAML은 여러 태스크에서 빠르게 적응할 수 있는 초기값 θ를 학습합니다. 각 태스크는 support set에서
+몇 번의 경사 하강으로 θ를 φᵢ로 바꾸고, 그 결과를 query set으로 평가합니다.
+"""},
+    "tab.sinusoid": {"en": "Sinusoid"},
+    "tab.characters": {"en": "Characters"},
+    # ---------------------------------------------------------------- shared controls
+    "control.algorithm": {"en": "Algorithm"},
+    "control.adapt": {"en": "Adapt"},
+    "control.pause": {"en": "Pause"},
+    "control.resume": {"en": "Resume"},
+    "control.step": {"en": "Step"},
+    "control.stop": {"en": "Stop"},
+    "algorithm.maml": {"en": "MAML"},
+    "algorithm.fomaml": {"en": "First-order MAML"},
+    "algorithm.anil": {"en": "ANIL"},
+    "algorithm.reptile": {"en": "Reptile"},
+    "algorithm.pretrained": {"en": "Pretrained baseline"},
+    "algorithm.blackbox": {"en": "Black box (transformer)"},
+    "badge.step_time": {"en": "{device} · {milliseconds:.2f} ms per inner step"},
+    # ---------------------------------------------------------------- the Sinusoid tab
+    "sinusoid.intro": {"en": r"""
+### Few-shot regression: θ adapts to a task in a few gradient steps
+Each task is a curve; the model sees only **K support points** of it. Starting from the meta-learned
+initialisation $\theta$, the inner loop takes gradient steps on the support loss,
+$$\phi_{k+1} = \phi_k - \alpha \nabla_{\phi} \mathcal{L}_{\text{support}}(\phi_k), \qquad \phi_0 = \theta,$$
+and the query loss measures how well $\phi_k$ fits the rest of the curve. MAML chose $\theta$ so that
+*this* loop works after one step (Finn et al., 2017): amplitudes 0.1–5, phases 0–π, x in [−5, 5].
+"""},
+    "sinusoid.source.label": {"en": "Support set"},
+    "sinusoid.source.info": {"en": "A sine wave from the sliders, a curve you draw, or points you click."},
+    "source.sine": {"en": "Sine wave"},
+    "source.draw": {"en": "Draw a curve"},
+    "source.click": {"en": "Click points"},
+    "sinusoid.amplitude.label": {"en": "Amplitude A"},
+    "sinusoid.amplitude.info": {"en": "Training range: 0.1 to 5. Above 5 is out of distribution."},
+    "sinusoid.phase.label": {"en": "Phase φ"},
+    "sinusoid.phase.info": {"en": "Training range: 0 to π (3.14). Above is out of distribution."},
+    "sinusoid.canvas.label": {"en": "Draw a curve from left to right (any shape)"},
+    "sinusoid.click.label": {"en": "Click to add a point; click a point to remove it"},
+    "sinusoid.points.label": {"en": "Points"},
+    "sinusoid.clear_points": {"en": "Clear points"},
+    "sinusoid.shots.label": {"en": "K (support points)"},
+    "sinusoid.shots.info": {"en": "How many points the model may see. Click mode uses all clicked points."},
+    "sinusoid.algorithm.info": {"en": "Which meta-trained initialisation θ to adapt."},
+    "sinusoid.inner_lr.label": {"en": "α (inner learning rate)"},
+    "sinusoid.steps.label": {"en": "Inner steps S"},
+    "sinusoid.delay.label": {"en": "Delay per step (s)"},
+    "sinusoid.delay.info": {"en": "Slow the stream down. Pausing over {seconds:.0f} s ends the run."},
+    "sinusoid.seed.label": {"en": "Seed"},
+    "sinusoid.seed.info": {"en": "Where the K points fall."},
+    "sinusoid.replay.label": {"en": "Replay: inner step k"},
+    "sinusoid.replay.info": {"en": "After a run, drag to see any step again (no recomputation)."},
+    "sinusoid.curves.label": {"en": "f(x; φ_k)"},
+    "sinusoid.losses.label": {"en": "losses"},
+    "sinusoid.path.label": {"en": "path"},
+    "sinusoid.step_status": {"en": "Step {step} of {steps}."},
+    "sinusoid.done": {"en": "Done: {steps} step(s). Drag the slider to replay."},
+    "sinusoid.blackbox": {"en": "The black box predicts in one forward pass: no inner steps."},
+    "sinusoid.replay_first": {"en": "run Adapt first; the slider replays a finished run"},
+    "sinusoid.click_on_plot": {"en": "click on the plot to add a point"},
+    "sinusoid.unknown_source": {"en": "unknown support source {value}; choose one of {choices}"},
+    "sinusoid.subject": {"en": "this task"},
+    "figure.step": {"en": "step {step}: support loss {support:.3f}"},
+    "figure.step_query": {"en": "step {step}: support loss {support:.3f}, query loss {query:.3f}"},
+    "figure.true_curve": {"en": "true curve"},
+    "figure.theta_curve": {"en": "f(x; θ)"},
+    "figure.phi_curve": {"en": "f(x; φ_{step})"},
+    "figure.support": {"en": "support"},
+    "figure.support_loss": {"en": "support loss"},
+    "figure.query_loss": {"en": "query loss"},
+    "figure.loss_title": {"en": "loss per inner step"},
+    "figure.inner_step": {"en": "inner step k"},
+    "figure.loss": {"en": "loss"},
+    "figure.path_title": {"en": "path in parameter space (PCA plane)"},
+    "figure.pc1": {"en": "PC1 ({percent:.0f}% of the path)"},
+    "figure.pc2": {"en": "PC2 ({percent:.0f}%)"},
+    "figure.before": {"en": "θ (before)"},
+    "figure.phi_k": {"en": "φ_{step}"},
+    "figure.query_title": {"en": "query: {name} ({probability:.0%})"},
+    "figure.probability": {"en": "probability"},
+    "figure.distance_title": {"en": "‖φ_{step} − θ‖ per layer"},
+    "figure.distance": {"en": "distance"},
+    # hints read from the chosen card
+    "hint.inner_lr": {"en": "Step size of each inner gradient step. {algorithm} meta-trained with α = {lr:g}."},
+    "hint.inner_lr.none": {"en": "Step size of each inner gradient step."},
+    "hint.steps": {"en": "Gradient steps on the support set. {algorithm} meta-trained with {steps} step(s) "
+                         "and was tested with {test_steps}."},
+    "hint.steps.none": {"en": "Gradient steps on the support set."},
+    "hint.steps.blackbox": {"en": "A black box takes no gradient steps: it adapts in one forward pass."},
+    # the task's note
+    "note.too_few": {"en": "Too few points to tell whether this is a training-like sinusoid."},
+    "note.not_sinusoid": {"en": "Out of distribution: this curve is not a sinusoid (best fit A sin(x − φ) explains "
+                                "{percent:.0f}% of it). MAML was meta-trained on sinusoids only."},
+    "note.amplitude": {"en": "amplitude {value:.2f} is outside [0.1, 5]"},
+    "note.phase": {"en": "phase {value:.2f} is outside [0, π]"},
+    "note.and": {"en": " and "},
+    "note.shifted": {"en": "Out of distribution: a sinusoid, but its {reasons}."},
+    "note.inside": {"en": "In distribution: a sinusoid with A ≈ {amplitude:.2f}, φ ≈ {phase:.2f}."},
+    # ---------------------------------------------------------------- the Characters tab
+    "characters.intro": {"en": r"""
+### Few-shot classification: draw N new characters, K times each
+Draw an example, choose its class and press **Add**; repeat until every class has K examples
+(or pick examples from the Omniglot gallery). Then draw a query character and press **Adapt**.
+The head starts at zero, so before adaptation every class is equally likely; each inner step
+$\phi_{k+1} = \phi_k - \alpha \nabla_{\phi} \mathcal{L}_{\text{support}}(\phi_k)$ moves the
+probabilities. $\mathcal{L}_{\text{support}}$ is the mean cross-entropy over the N·K examples;
+Finn et al.'s code sums over the N classes instead, so their α = 0.4 at N = 5 is α = 2.0 here.
+The small pictures are the 28×28 inputs the network actually sees.
+"""},
+    "characters.ways.label": {"en": "N (classes)"},
+    "characters.ways.info": {"en": "How many new characters."},
+    "characters.shots.label": {"en": "K (examples per class)"},
+    "characters.shots.info": {"en": "Examples of each character the model may see."},
+    "characters.sketch.label": {"en": "Draw an example"},
+    "characters.class.label": {"en": "Class of this example"},
+    "characters.class_name": {"en": "Class {number}"},
+    "characters.add": {"en": "Add"},
+    "characters.clear": {"en": "Clear all"},
+    "characters.gallery.accordion": {"en": "Pick examples from Omniglot"},
+    "characters.gallery.load": {"en": "Load Omniglot gallery"},
+    "characters.gallery.label": {"en": "Omniglot (evaluation alphabets)"},
+    "characters.sheet.label": {"en": "Support set: each drawing and the 28×28 input the model sees"},
+    "characters.query.label": {"en": "Query"},
+    "characters.query_seen.label": {"en": "query as the model sees it"},
+    "characters.algorithm.info": {"en": "ANIL adapts only the head; MAML adapts every layer."},
+    "characters.inner_lr.label": {"en": "α (inner learning rate)"},
+    "characters.steps.label": {"en": "Inner steps S"},
+    "characters.delay.label": {"en": "Delay per step (s)"},
+    "characters.probabilities.label": {"en": "class probabilities"},
+    "characters.losses.label": {"en": "support loss"},
+    "characters.distances.label": {"en": "per-layer distance"},
+    "characters.step_status": {"en": "Step {step} of {steps}: the query looks most like **{name}** ({probability:.0%})."},
+    "characters.ended": {"en": "{ending} The query looks most like **{name}** ({probability:.0%}) after step {step}."},
+    "characters.subject": {"en": "these examples"},
+    "characters.choose_class": {"en": "choose a class from 1 to {ways}, got {value}"},
+    "characters.class_full": {"en": "Class {number} already has {shots} examples, the most K allows; "
+                                    "add to another class or press Clear all"},
+    "characters.gallery_first": {"en": "load the Omniglot gallery first, then click one of its characters"},
+    "characters.gallery_failed": {"en": "Omniglot could not be downloaded ({reason}); drawing still works."},
+    "characters.gallery_empty": {"en": "The Omniglot download holds no images; drawing still works."},
+    "characters.gallery_ready": {"en": "{count} Omniglot characters: click one to add it to the chosen class."},
+    "characters.query_sketch": {"en": "the query sketch"},
+    "characters.sheet_class": {"en": "Class {number}"},
+    # ---------------------------------------------------------------- inputs
+    "input.not_number": {"en": "{name} must be a number, got {value}"},
+    "input.out_of_range": {"en": "{name} must be between {low:g} and {high:g}, got {value}"},
+    "input.not_whole": {"en": "{name} must be a whole number, got {value}"},
+    "input.point_not_finite": {"en": "a point must have finite coordinates, got ({x}, {y})"},
+    "input.too_many_points": {"en": "at most {limit} points; click a point to remove it first"},
+    "input.no_points": {"en": "no points yet: click on the plot to add support points"},
+    "input.points_over": {"en": "at most {limit} points, got {count}"},
+    "input.point_pair": {"en": "point {index} must be a pair [x, y], got {value}"},
+    "input.nothing_drawn": {"en": "nothing drawn yet: draw a curve across the canvas"},
+    "input.drawing_size": {"en": "the drawing must be an RGBA image of at most {side} pixels a side"},
+    "input.drawing_cover": {"en": "the drawing layer must cover the {width}×{height} canvas, got {got_width}×{got_height}"},
+    "input.layers_differ": {"en": "the drawing's layers differ in size"},
+    "input.curve_short": {"en": "the curve is too short: draw across at least a tenth of the x-range"},
+    "input.sketch_empty": {"en": "{sketch} is empty: draw a character first"},
+    "input.this_sketch": {"en": "this sketch"},
+    "input.need_examples": {"en": "need {shots} example(s) for each of the {ways} classes: {missing}"},
+    "input.class_count": {"en": "class {number} has {count} of {shots}"},
+    "input.list_separator": {"en": "; "},
+    # ---------------------------------------------------------------- runs
+    "run.stopped": {"en": "Stopped."},
+    "run.pause_expired": {"en": "Paused for over {seconds:.0f} s, so the run ended here."},
+    "run.time_limit": {"en": "The run reached its time limit of {seconds:.0f} s and ended here."},
+    "run.diverged": {"en": "α is too large for {subject}: the support loss grew ×{factor:.0e} in {steps} step(s), "
+                           "so the run stopped at step {steps}. Try a smaller α."},
+    "run.not_finite": {"en": "α is too large for {subject}: step {next} gave non-finite values, so the run stopped at "
+                             "step {steps}. Try a smaller α."},
+    # ---------------------------------------------------------------- checkpoints
+    "checkpoint.no_card": {"en": "{label} is unavailable: it has no model card."},
+    "checkpoint.bad_json": {"en": "{label} is unavailable: its model card is not valid JSON."},
+    "checkpoint.invalid": {"en": "{label} is unavailable: {reason}."},
+    "checkpoint.bad_field": {"en": "{label} is unavailable: its model card lacks or misreads a field ({field})."},
+    "checkpoint.unreadable": {"en": "{label} is unavailable: its file could not be read."},
+    "checkpoint.other_card": {"en": "its model card describes another checkpoint"},
+    "checkpoint.not_listed": {"en": "it is not listed in {manifest}"},
+    "checkpoint.sha_disagree": {"en": "its model card and {manifest} give different sha256s"},
+    "checkpoint.tampered": {"en": "its file does not match the sha256 published for it"},
+    "checkpoint.none_for": {"en": "no checkpoint for algorithm {value} in this tab; choose one of: {names}"},
+    "checkpoint.none": {"en": "none"},
+    "card.trained": {"en": "**{label}** checkpoint: {iterations:,} meta-iterations"},
+    "card.warm_start": {"en": " (the first {iterations:,} first-order)"},
+    "card.alphabets": {"en": " on {count} alphabets ({episodes})"},
+    "card.steps": {"en": ", {steps} inner steps at α = {lr:g}"},
+    "card.steps.one": {"en": ", 1 inner step at α = {lr:g}"},
+    "card.support": {"en": " on K = {support} points in training"},
+    "card.in_training": {"en": " in training"},
+    "card.end": {"en": "."},
+    "card.omniglot_scores": {"en": " On alphabets it never saw ({alphabets}), after {steps} steps: {scores}."},
+    "card.omniglot_row": {"en": "{ways}-way {shots}-shot {mean:.1f} ± {ci:.1f}%"},
+    "card.row_lr": {"en": " (α = {lr:g})"},
+    "card.row_lr_note": {"en": " Each α in brackets was chosen for its row on a validation alphabet, not on these."},
+    "card.sinusoid_after_step": {"en": " Query MSE on {tasks:,} fresh tasks with K = 10: after 1 step {after:.2f} "
+                                       "(before adapting {before:.2f})."},
+    "card.sinusoid_forward": {"en": " Query MSE on {tasks:,} fresh tasks with K = 10: in one forward pass {after:.2f}."},
+    "card.episodes": {"en": "{shapes} episodes{mirrors}"},
+    "card.mirrors": {"en": ", mirror images as extra classes"},
+    "card.episode_shape": {"en": "{ways}-way {shots}-shot"},
+    "card.episode_share": {"en": " ({count} of {total})"},
+    "card.episode_list": {"en": ", "},
+    "card.in_turn": {"en": ", in turn"},
+    "card.separator": {"en": "; "},
+    # ---------------------------------------------------------------- the error boundary
+    "error.title.invalid": {"en": "Invalid input"},
+    "error.title.memory": {"en": "Out of memory"},
+    "error.title.server": {"en": "Server error"},
+    "error.input_unreadable": {"en": "one of the inputs could not be read"},
+    "error.input": {"en": "{label}: {reason}"},
+    "error.image_pixels": {"en": "the image has more than {pixels:,} pixels, the most this app accepts"},
+    "error.not_image": {"en": "this file is not an image that can be read (use PNG, JPEG or WebP)"},
+    "error.expected": {"en": "expected {expected}, got {value}"},
+    "error.malformed": {"en": "One of the inputs does not have the form this endpoint expects (see the API page "
+                              "for each input's type), or names a file that was not uploaded to this server."},
+    "error.unknown_choice": {"en": "{label}: {value} is not one of the choices ({choices})"},
+    "error.memory": {"en": "The server ran out of memory for this request. Try fewer steps or fewer examples, "
+                           "or try again in a moment."},
+    "error.foreign_file": {"en": "A file in this request was not uploaded to this server; upload it first."},
+    "error.fault": {"en": "Something went wrong on the server (reference {reference}). Try again; if it happens "
+                          "again, the server log has the details under that reference."},
+    "error.input_count": {"en": "this endpoint takes {needed} inputs, got {got}"},
+    "error.input_index": {"en": "input {index}"},
+    "expected.Number": {"en": "a number"},
+    "expected.Slider": {"en": "a number"},
+    "expected.Radio": {"en": "one of the listed choices"},
+    "expected.Dropdown": {"en": "one of the listed choices"},
+    "expected.Dataframe": {"en": "a table of numbers"},
+    "expected.ImageEditor": {"en": "a drawing (PNG, JPEG or WebP layers)"},
+    "expected.Sketchpad": {"en": "a drawing (PNG, JPEG or WebP)"},
+    "expected.Image": {"en": "an image (PNG, JPEG or WebP)"},
+    "expected.Checkbox": {"en": "true or false"},
+    "expected.Textbox": {"en": "text"},
+    "expected.other": {"en": "another type"},
+}
+
+
+def text(key: str, language: str = DEFAULT_LANGUAGE, **fields) -> str:
+    """The message `key` in `language` (English where it has no translation yet), with `fields` filled in."""
+    entry = MESSAGES[key]
+    template = entry.get(language, entry[DEFAULT_LANGUAGE])
+    return template.format(**fields) if fields else template  # a message without fields may hold braces (LaTeX)
+
+
+class Problem(ValueError):
+    """A person's mistake as a message key and its fields; str() is the English message."""
+
+    def __init__(self, key: str, **fields):
+        self.key, self.fields = key, fields
+        super().__init__(text(key, **fields))

@@ -1,0 +1,266 @@
+"""Tab "Characters": draw (or pick) N classes of K examples and a query, and watch φ_k classify it."""
+from __future__ import annotations
+
+import random
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+
+from core.omniglot import download_omniglot
+from core.registry import inner_config
+from core.trace import trace_records
+from demo import inputs, plots
+from demo.common import badge, checked_number, gpu, picture_file, slider
+from demo.errors import excerpt
+from demo.limits import LIMITS
+from demo.messages import Problem, text
+from demo.serving import COMPUTE, LIGHT, computes
+from demo.session import Playback, divergence_note, ending_text, play, stop
+from demo.store import CheckpointStore, CheckpointUnavailable, hints
+
+OUTPUTS = 6  # probabilities, losses, distances, status, query picture, device badge
+NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
+# after Add, wipe the sketchpad in the browser (setting its value from Python leaves it stuck in Gradio 6)
+CLEAR_SKETCH_JS = "() => document.querySelector('#example-sketch button[aria-label=\"Clear canvas\"]')?.click()"
+GALLERY_SIZE = 40  # Omniglot characters offered for picking
+OMNIGLOT_CACHE = Path.home() / ".cache" / "maml-playground" / "omniglot"
+
+
+def class_choices(ways: int) -> list[tuple[str, int]]:
+    """The class menu for N classes: (label, key), keys 1 … N."""
+    return [(text("characters.class_name", number=c), c) for c in range(1, ways + 1)]
+
+
+def class_names(ways: int) -> list[str]:
+    return [label for label, _ in class_choices(ways)]
+
+
+def class_index(choice, ways: int) -> int:
+    """The 0-based class of a class key 1 … N (an int, or its digits from the API)."""
+    keys = [key for _, key in class_choices(ways)]
+    number = choice if isinstance(choice, int) and not isinstance(choice, bool) else None
+    if isinstance(choice, str) and choice.strip().isdigit():
+        number = int(choice)
+    if number not in keys:
+        raise Problem("characters.choose_class", ways=ways, value=excerpt(choice))
+    return number - 1
+
+
+def _check_room(support: list[dict], label: int) -> None:
+    """Refuse an example that no N-way K-shot task could use: K examples per class at most."""
+    shots = LIMITS["characters.shots"].high
+    if sum(1 for example in support if example["label"] == label) >= shots:
+        raise Problem("characters.class_full", number=label + 1, shots=shots)
+
+
+def _sheet(support: list[dict], ways: int) -> Image.Image:
+    return inputs.support_sheet([(e["picture"], torch.from_numpy(e["tensor"]), e["label"]) for e in support], ways)
+
+
+def _add(support: list[dict] | None, image: np.ndarray, label: int) -> list[dict]:
+    try:
+        tensor = inputs.sketch_to_tensor(image)
+    except Problem:
+        raise
+    except (ValueError, TypeError) as error:  # the ink pipeline's check of the sketch
+        raise gr.Error(str(error)) from None
+    picture = Image.fromarray(np.asarray(image)).convert("RGBA")
+    picture.thumbnail((96, 96))
+    return [*(support or []), {"label": label, "tensor": tensor.numpy(), "picture": picture}]
+
+
+@computes
+def add_example(sketch, class_choice, ways, support: list[dict] | None):
+    """Add the drawn character to the support set as an example of the chosen class."""
+    ways = checked_number(ways, "characters.ways")
+    label = class_index(class_choice, ways)
+    _check_room(support or [], label)
+    support = _add(support, inputs.editor_image(sketch), label)
+    return support, picture_file(_sheet(support, ways))
+
+
+def clear_examples(ways):
+    """Empty the session's support set."""
+    ways = checked_number(ways, "characters.ways")
+    return [], picture_file(_sheet([], ways)), None
+
+
+def set_ways(ways, support: list[dict] | None):
+    """New N: the class menu follows, and examples of classes beyond N are dropped."""
+    ways = checked_number(ways, "characters.ways")
+    kept = [example for example in (support or []) if example["label"] < ways]
+    return gr.update(choices=class_choices(ways), value=1), kept, picture_file(_sheet(kept, ways))
+
+
+def load_gallery(root: Path = OMNIGLOT_CACHE):
+    """Omniglot characters to pick from, downloaded once by torchvision; one line if that fails."""
+    try:
+        folder = download_omniglot(root, background=False)
+    except RuntimeError as error:
+        reason = str(error).split(":", 2)[-1].strip()[:120]
+        return gr.update(visible=False), [], text("characters.gallery_failed", reason=reason)
+    files = sorted(folder.glob("*/character*/*.png"))
+    if not files:
+        return gr.update(visible=False), [], text("characters.gallery_empty")
+    chosen = random.Random(0).sample(files, min(GALLERY_SIZE, len(files)))
+    return (gr.update(visible=True, value=[str(p) for p in chosen]), [str(p) for p in chosen],
+            text("characters.gallery_ready", count=len(chosen)))
+
+
+@computes
+def pick_example(files: list[str], class_choice, ways, support: list[dict] | None, event: gr.SelectData):
+    """Add the clicked Omniglot character to the support set."""
+    ways = checked_number(ways, "characters.ways")
+    label = class_index(class_choice, ways)
+    _check_room(support or [], label)
+    if not files or event is None or not isinstance(event.index, int) or not 0 <= event.index < len(files):
+        raise Problem("characters.gallery_first")
+    image = np.asarray(Image.open(files[event.index]).convert("L"))
+    support = _add(support, image, label)
+    return support, picture_file(_sheet(support, ways))
+
+
+@gpu
+def compute_trace(model, theta, task, cfg) -> list[dict]:
+    """Every record of the adaptation (computed at once, so playback never holds the GPU)."""
+    return [asdict(record) for record in trace_records(model, theta, task, cfg)]
+
+
+@computes
+def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorithm, inner_lr, steps, delay,
+                     support: list[dict] | None, playback: Playback | None = None):
+    """Stream one update per inner step: class probabilities, support loss, per-layer distance."""
+    ways = checked_number(ways, "characters.ways")
+    shots = checked_number(shots, "characters.shots")
+    steps = checked_number(steps, "characters.steps")
+    inner_lr = checked_number(inner_lr, "characters.inner_lr")
+    delay = checked_number(delay, "characters.delay")
+    try:
+        model, theta, _ = store.get("omniglot", algorithm)
+    except CheckpointUnavailable as error:
+        raise gr.Error(str(error)) from None
+    try:
+        query = inputs.character_tensor(query_sketch, sketch="characters.query_sketch")
+    except Problem:
+        raise
+    except (ValueError, TypeError) as error:  # the ink pipeline's check of the sketch
+        raise gr.Error(str(error)) from None
+    task = inputs.character_task([(torch.from_numpy(e["tensor"]), e["label"]) for e in support or []],
+                                 query, ways, shots)
+    playback = playback or Playback()
+    task = task.to(store.device)
+    names = class_names(ways)
+    records = compute_trace(model, theta, task, inner_config(algorithm, inner_lr, steps))
+    trace = {"config": {"algorithm": algorithm, "inner_lr": inner_lr, "steps": steps}, "records": records}
+    query_picture = picture_file(inputs.tensor_picture(query))
+
+    def best(k: int) -> tuple[str, float]:
+        probabilities = records[k]["probabilities"][0]
+        top = max(range(ways), key=probabilities.__getitem__)
+        return names[top], probabilities[top]
+
+    def frame(k: int):
+        name, probability = best(k)
+        return (plots.probability_figure(trace, k, names), plots.loss_figure({"records": records[: k + 1]}, k),
+                plots.distance_figure(trace, k),
+                text("characters.step_status", step=k, steps=steps, name=name, probability=probability),
+                query_picture if k == 0 else gr.skip(),  # send it once
+                badge(store.device, mean_step_time(records[1:k + 1])))
+
+    done, ending = yield from play(playback, len(records), frame, delay, NO_CHANGE)
+    name, probability = best(done)
+    if ending:
+        yield (*NO_CHANGE[:3], text("characters.ended", ending=ending_text(ending), name=name,
+                                    probability=probability, step=done), *NO_CHANGE[4:])
+    elif done < steps:  # the trace ended early on its own: the adaptation diverged
+        yield (*NO_CHANGE[:3], divergence_note(records, text("characters.subject")), *NO_CHANGE[4:])
+
+
+def mean_step_time(records: list[dict]) -> float | None:
+    times = [record["wall_time_s"] for record in records]
+    return sum(times) / len(times) if times else None
+
+
+def inner_lr_setting(store: CheckpointStore, algorithm: str | None) -> dict:
+    """The α slider's value and hint: the α the chosen checkpoint meta-trained with (the limit's default without one)."""
+    hint = hints(store, "omniglot", algorithm)
+    value = hint["inner_lr"] if hint["inner_lr"] is not None else LIMITS["characters.inner_lr"].value
+    return {"value": value, "info": hint["inner_lr_info"]}
+
+
+def show_checkpoint(store: CheckpointStore, algorithm: str | None):
+    """On a change of algorithm: its card's summary, the α slider set to the α it trained with, and the S hint."""
+    return (store.note("omniglot", algorithm), gr.update(**inner_lr_setting(store, algorithm)),
+            gr.update(info=hints(store, "omniglot", algorithm)["steps_info"]))
+
+
+def build(store: CheckpointStore) -> None:
+    """The tab's components and events, rendered into the current Blocks."""
+    algorithms = store.available("omniglot")
+    first = algorithms[0] if algorithms else None
+    ways_start = LIMITS["characters.ways"].value
+    gr.Markdown(text("characters.intro"), latex_delimiters=[{"left": "$", "right": "$", "display": False}])
+    brush = gr.Brush(colors=["#111111"], default_color="#111111", default_size=10, color_mode="fixed")
+    with gr.Row():
+        with gr.Column(scale=2):
+            with gr.Row():
+                ways = slider("characters.ways")
+                shots = slider("characters.shots")
+            sketch = gr.Sketchpad(label=text("characters.sketch.label"), canvas_size=(280, 280), brush=brush,
+                                  type="numpy", image_mode="RGBA", elem_id="example-sketch", layers=False)
+            with gr.Row():
+                class_choice = gr.Dropdown(class_choices(ways_start), value=1, label=text("characters.class.label"),
+                                           elem_id="class-choice", allow_custom_value=True)  # checked against N
+                add = gr.Button(text("characters.add"), variant="secondary", elem_id="add-example")
+                clear = gr.Button(text("characters.clear"), size="sm")
+            with gr.Accordion(text("characters.gallery.accordion"), open=False):
+                load = gr.Button(text("characters.gallery.load"), size="sm")
+                gallery_note = gr.Markdown()
+                gallery = gr.Gallery(visible=False, columns=8, height=220, object_fit="contain", allow_preview=False,
+                                     label=text("characters.gallery.label"))
+        with gr.Column(scale=2):
+            sheet = gr.Image(_sheet([], ways_start), label=text("characters.sheet.label"),
+                             interactive=False, type="pil", buttons=[], elem_id="support-sheet")
+            with gr.Row():
+                query_sketch = gr.Sketchpad(label=text("characters.query.label"), canvas_size=(280, 280), brush=brush,
+                                            type="numpy", image_mode="RGBA", elem_id="query-sketch", layers=False)
+                query_seen = gr.Image(label=text("characters.query_seen.label"), interactive=False, height=150,
+                                      buttons=[], elem_id="query-input")
+    with gr.Row():
+        algorithm = gr.Dropdown([(text(f"algorithm.{a}"), a) for a in algorithms], value=first,
+                                label=text("control.algorithm"), info=text("characters.algorithm.info"))
+        inner_lr = slider("characters.inner_lr", **inner_lr_setting(store, first))
+        steps = slider("characters.steps", info=hints(store, "omniglot", first)["steps_info"])
+        delay = slider("characters.delay", elem_id="characters-delay")
+    checkpoint_note = gr.Markdown(store.note("omniglot", first), elem_id="characters-checkpoint")
+    with gr.Row():
+        adapt = gr.Button(text("control.adapt"), variant="primary", elem_id="characters-adapt")
+        stop_button = gr.Button(text("control.stop"), variant="stop")
+    status = gr.Markdown(elem_id="characters-status")
+    device = gr.Markdown(badge(store.device))
+    with gr.Row():
+        probabilities = gr.Plot(label=text("characters.probabilities.label"), elem_id="characters-probabilities")
+        losses = gr.Plot(label=text("characters.losses.label"))
+        distances = gr.Plot(label=text("characters.distances.label"))
+    support = gr.State([])
+    files = gr.State([])
+    playback = gr.State(Playback())
+
+    algorithm.change(partial(show_checkpoint, store), algorithm, [checkpoint_note, inner_lr, steps], api_name=False,
+                     **LIGHT)
+    ways.change(set_ways, [ways, support], [class_choice, support, sheet], api_name=False, **LIGHT)
+    add.click(add_example, [sketch, class_choice, ways, support], [support, sheet],
+              api_name="add_example", **COMPUTE).success(None, js=CLEAR_SKETCH_JS)
+    clear.click(clear_examples, ways, [support, sheet, query_seen], api_name="clear_examples", **LIGHT)
+    load.click(load_gallery, None, [gallery, files, gallery_note], api_name=False, **COMPUTE)
+    gallery.select(pick_example, [files, class_choice, ways, support], [support, sheet], api_name=False, **COMPUTE)
+    adapt.click(partial(adapt_characters, store),
+                [ways, shots, query_sketch, algorithm, inner_lr, steps, delay, support, playback],
+                [probabilities, losses, distances, status, query_seen, device], api_name="adapt_characters",
+                show_progress="hidden", **COMPUTE)  # the stream itself shows progress, step by step
+    stop_button.click(stop, playback, None, api_name=False, queue=False)

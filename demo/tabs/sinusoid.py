@@ -1,0 +1,235 @@
+"""Tab "Sinusoid": pick, draw or click a support set and watch f(x; φ_k) fit it step by step."""
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from functools import partial
+
+import gradio as gr
+import torch
+
+from core.landscape import adaptation_landscape
+from core.registry import inner_config
+from core.trace import trace_records
+from demo import inputs, plots
+from demo.common import badge, checked_number, gpu, picture_file, slider
+from demo.errors import excerpt
+from demo.limits import LIMITS
+from demo.messages import Problem, text
+from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
+from demo.session import PAUSE_LIMIT_S, Playback, divergence_note, ending_text, play, step_once, stop, toggle_pause
+from demo.store import CheckpointStore, CheckpointUnavailable, hints
+
+SOURCES = ("sine", "draw", "click")  # keys of the support-set choices
+GRID = 200  # points of the plotted x-grid
+OUTPUTS = 7  # curves, losses, path, status, run state, replay slider, device badge
+NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
+
+def build_task(source, amplitude, phase, shots, drawing, points, seed) -> inputs.CurveTask:
+    """The task the person set up, or an error that says what to fix."""
+    shots = checked_number(shots, "sinusoid.shots")
+    seed = checked_number(seed, "sinusoid.seed")
+    try:
+        match source:
+            case "sine":
+                amplitude = checked_number(amplitude, "sinusoid.amplitude")
+                phase = checked_number(phase, "sinusoid.phase")
+                return inputs.sine_task(amplitude, phase, shots, seed)
+            case "draw":
+                return inputs.curve_task(drawing, shots, seed)
+            case "click":
+                return inputs.points_task(points)
+    except Problem:
+        raise
+    except ValueError as error:  # the engine's check of the points
+        raise gr.Error(str(error)) from None
+    raise Problem("sinusoid.unknown_source", value=excerpt(source), choices=", ".join(SOURCES))
+
+
+def render(state: dict, step: int):
+    """The three figures of a run at step k (used while streaming and when scrubbing)."""
+    trace, landscape = state["trace"], state["landscape"]
+    records = trace["records"]
+    step = max(0, min(int(step), len(records) - 1))
+    record = records[step]
+    if record["query_loss"] is None:
+        title = text("figure.step", step=record["step"], support=record["support_loss"])
+    else:
+        title = text("figure.step_query", step=record["step"], support=record["support_loss"], query=record["query_loss"])
+    curves = plots.sinusoid_figure(trace, step, state["support"], state["curve"], title)
+    path = plots.landscape_figure(landscape, step) if landscape else None
+    return curves, plots.loss_figure(trace, step), path
+
+
+@gpu
+def compute_trace(model, theta, task, cfg, grid) -> list[dict]:
+    """Every record of the adaptation (computed at once, so playback never holds the GPU)."""
+    return [asdict(record) for record in trace_records(model, theta, task, cfg, grid)]
+
+
+@gpu
+def compute_landscape(model, theta, task, cfg) -> dict:
+    """The path of the steps shown, over the support loss on its principal plane."""
+    return asdict(adaptation_landscape(model, theta, task, cfg))
+
+
+def mean_step_time(records: list[dict]) -> float | None:
+    times = [record["wall_time_s"] for record in records if record["step"]]
+    return sum(times) / len(times) if times else None
+
+
+@computes
+def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, drawing, points, algorithm,
+                   inner_lr, steps, delay, seed, playback: Playback | None = None):
+    """Stream one update per inner step: curves, losses, then the path over the loss surface."""
+    curve_task = build_task(source, amplitude, phase, shots, drawing, points, seed)
+    steps = checked_number(steps, "sinusoid.steps")
+    inner_lr = checked_number(inner_lr, "sinusoid.inner_lr")
+    delay = checked_number(delay, "sinusoid.delay")
+    try:
+        model, theta, _ = store.get("sinusoid", algorithm)
+    except CheckpointUnavailable as error:
+        raise gr.Error(str(error)) from None
+    playback = playback or Playback()
+    task = curve_task.task.to(store.device)
+    grid = torch.linspace(*inputs.X_RANGE, GRID, device=store.device).reshape(-1, 1)
+    cfg = inner_config(algorithm, inner_lr, steps)
+    records = compute_trace(model, theta, task, cfg, grid)
+    trace = {"config": {"algorithm": algorithm, "inner_lr": inner_lr, "steps": cfg.steps},
+             "grid": grid.flatten().tolist(), "records": []}
+    state = {"support": (task.x_support.flatten().tolist(), task.y_support.flatten().tolist()),
+             "curve": curve_task.curve, "landscape": None, "trace": trace}
+    status = curve_task.note
+    if model.reads_support:  # one record: the black box's forward pass
+        trace["records"] = records
+        curves, losses, _ = render(state, 0)
+        yield (curves, losses, None, f"{status} {text('sinusoid.blackbox')}", state,
+               gr.update(maximum=1, value=0, interactive=False), badge(store.device))
+        return
+
+    def frame(k: int):
+        trace["records"] = records[: k + 1]
+        curves, losses, _ = render(state, k)
+        return (curves, losses, gr.skip(), f"{status} {text('sinusoid.step_status', step=k, steps=steps)}", state,
+                gr.update(maximum=max(k, 1), value=k, interactive=False), badge(store.device, mean_step_time(records[1:k + 1])))
+
+    done, ending = yield from play(playback, len(records), frame, delay, NO_CHANGE)
+    trace["records"] = records[: done + 1]
+    if ending:
+        status += " " + ending_text(ending)
+    elif done < steps:
+        status += " " + divergence_note(trace["records"], text("sinusoid.subject"))
+    state["landscape"] = compute_landscape(model, theta, task, replace(cfg, steps=done))
+    curves, losses, path = render(state, done)
+    yield (curves, losses, path, f"{status} {text('sinusoid.done', steps=done)}", state,
+           gr.update(maximum=max(done, 1), value=done, interactive=done > 0),
+           badge(store.device, mean_step_time(trace["records"])))
+
+
+def scrub(state: dict | None, step):
+    """Redraw the finished run at step k from the session's state, without recomputing."""
+    if not state or not state.get("trace"):
+        raise Problem("sinusoid.replay_first")
+    return render(state, checked_number(step, "sinusoid.replay"))
+
+
+def click_point(points, event: gr.SelectData):
+    """Add a point where the person clicked on the axes image, or remove the one clicked on."""
+    rows = points.values.tolist() if hasattr(points, "values") else list(points or [])
+    rows = [[float(x), float(y)] for x, y in rows if str(x) != "" and str(y) != ""]
+    if event is None or not isinstance(event.index, (list, tuple)) or len(event.index) != 2:
+        raise Problem("sinusoid.click_on_plot")
+    x, y = inputs.pixel_to_xy(*event.index)
+    rows = inputs.toggle_point(rows, x, y)
+    return picture_file(inputs.axes_image(rows)), rows
+
+
+def clear_points():
+    return picture_file(inputs.axes_image([])), []
+
+
+def show_source(source: str):
+    return [gr.update(visible=source == key) for key in SOURCES]
+
+
+def show_checkpoint(store: CheckpointStore, algorithm: str | None):
+    """On a change of algorithm: its card's summary, and the α and S hints read from that card."""
+    hint = hints(store, "sinusoid", algorithm)
+    return (store.note("sinusoid", algorithm), gr.update(info=hint["inner_lr_info"]),
+            gr.update(info=hint["steps_info"]))
+
+
+def build(store: CheckpointStore) -> None:
+    """The tab's components and events, rendered into the current Blocks."""
+    algorithms = store.available("sinusoid")
+    first = algorithms[0] if algorithms else None
+    hint = hints(store, "sinusoid", first)
+    gr.Markdown(text("sinusoid.intro"), latex_delimiters=LATEX)
+    with gr.Row():
+        with gr.Column(scale=3):
+            source = gr.Radio([(text(f"source.{key}"), key) for key in SOURCES], value=SOURCES[0],
+                              label=text("sinusoid.source.label"), info=text("sinusoid.source.info"))
+            with gr.Group(visible=True) as sine_box:
+                with gr.Row():
+                    amplitude = slider("sinusoid.amplitude")
+                    phase = slider("sinusoid.phase")
+            with gr.Group(visible=False) as draw_box:
+                canvas = gr.ImageEditor(
+                    value={"background": inputs.axes_image(), "layers": [], "composite": None},
+                    label=text("sinusoid.canvas.label"),
+                    sources=(), transforms=(), layers=False, canvas_size=inputs.CANVAS, fixed_canvas=True,
+                    brush=gr.Brush(colors=["#111827"], default_color="#111827", default_size=4, color_mode="fixed"),
+                    type="numpy", image_mode="RGBA", elem_id="curve-canvas")
+            with gr.Group(visible=False) as click_box:
+                click_image = gr.Image(inputs.axes_image(), label=text("sinusoid.click.label"),
+                                       interactive=False, type="pil", elem_id="click-canvas", buttons=[])
+                with gr.Row():
+                    points = gr.Dataframe(headers=["x", "y"], datatype=["number", "number"], value=[],
+                                          label=text("sinusoid.points.label"), column_count=(2, "fixed"),
+                                          interactive=False, max_height=180)
+                    clear = gr.Button(text("sinusoid.clear_points"), size="sm")
+            shots = slider("sinusoid.shots")
+        with gr.Column(scale=2):
+            algorithm = gr.Dropdown([(text(f"algorithm.{a}"), a) for a in algorithms], value=first,
+                                    label=text("control.algorithm"), info=text("sinusoid.algorithm.info"))
+            checkpoint_note = gr.Markdown(store.note("sinusoid", first), elem_id="sinusoid-checkpoint")
+            inner_lr = slider("sinusoid.inner_lr", info=hint["inner_lr_info"])
+            steps = slider("sinusoid.steps", info=hint["steps_info"], elem_id="sinusoid-steps")
+            with gr.Row():
+                delay = slider("sinusoid.delay", info=text("sinusoid.delay.info", seconds=PAUSE_LIMIT_S),
+                               elem_id="sinusoid-delay")
+                seed = gr.Number(LIMITS["sinusoid.seed"].value, precision=0, minimum=0,
+                                 label=text("sinusoid.seed.label"), info=text("sinusoid.seed.info"))
+            with gr.Row():
+                adapt = gr.Button(text("control.adapt"), variant="primary", elem_id="sinusoid-adapt")
+                pause = gr.Button(text("control.pause"), elem_id="sinusoid-pause")
+                step_button = gr.Button(text("control.step"), elem_id="sinusoid-step")
+                stop_button = gr.Button(text("control.stop"), variant="stop", elem_id="sinusoid-stop")
+            status = gr.Markdown(elem_id="sinusoid-status")
+            device = gr.Markdown(badge(store.device), elem_id="sinusoid-device")
+    with gr.Row():
+        curves = gr.Plot(label=text("sinusoid.curves.label"), elem_id="sinusoid-curves")
+        losses = gr.Plot(label=text("sinusoid.losses.label"), elem_id="sinusoid-losses")
+    with gr.Row():
+        path = gr.Plot(label=text("sinusoid.path.label"), elem_id="sinusoid-path")
+        with gr.Column():
+            scrub_slider = gr.Slider(0, 1, value=0, step=1, label=text("sinusoid.replay.label"), interactive=False,
+                                     info=text("sinusoid.replay.info"))
+    run_state = gr.State(None, time_to_live=STATE_TTL_S)
+    playback = gr.State(Playback())
+
+    algorithm.change(partial(show_checkpoint, store), algorithm, [checkpoint_note, inner_lr, steps], api_name=False,
+                     **LIGHT)
+    source.change(show_source, source, [sine_box, draw_box, click_box], api_name=False, **LIGHT)
+    click_image.select(click_point, points, [click_image, points], api_name=False, **LIGHT)
+    clear.click(clear_points, None, [click_image, points], api_name=False, **LIGHT)
+    adapt.click(partial(adapt_sinusoid, store),
+                [source, amplitude, phase, shots, canvas, points, algorithm, inner_lr, steps, delay, seed, playback],
+                [curves, losses, path, status, run_state, scrub_slider, device], api_name="adapt_sinusoid",
+                show_progress="hidden", **COMPUTE)  # the stream itself shows progress, step by step
+    pause.click(toggle_pause, playback, pause, api_name=False, queue=False)
+    step_button.click(step_once, playback, pause, api_name=False, queue=False)
+    stop_button.click(stop, playback, pause, api_name=False, queue=False)
+    scrub_slider.release(scrub, [run_state, scrub_slider], [curves, losses, path], api_name="replay_sinusoid",
+                         **LIGHT)
