@@ -91,13 +91,13 @@ def requests_of(mix: str, folder: Path, delay: float | None = None) -> list[dict
         return {"background": None, "layers": [], "composite": handle_file(path), "id": None}
 
     def sinusoid(**changes) -> dict:
-        args = dict(source="Sine wave", amplitude=2.0, phase=1.0, shots=5, drawing=None, points=EMPTY,
+        args = dict(source="sine", amplitude=2.0, phase=1.0, shots=5, drawing=None, points=EMPTY,
                     algorithm="maml", inner_lr=0.01, steps=10, delay=0.0, seed=0)
         args = {**args, **changes, **({} if delay is None else {"delay": delay})}
         return {"kind": "sinusoid", "args": list(args.values())}
 
     def characters(ways: int, shots: int, steps: int, size: int, algorithm: str) -> dict:
-        examples = [(editor(character_png(folder, c + 6 * k, size)), f"Class {c + 1}", ways)
+        examples = [(editor(character_png(folder, c + 6 * k, size)), c + 1, ways)
                     for c in range(ways) for k in range(shots)]
         query = editor(character_png(folder, 1, size))
         return {"kind": "characters", "examples": examples,
@@ -105,14 +105,14 @@ def requests_of(mix: str, folder: Path, delay: float | None = None) -> list[dict
 
     if mix == "worst":
         drawing = {"background": None, "layers": [handle_file(curve_layer(folder))], "composite": None, "id": None}
-        return [sinusoid(source="Draw a curve", drawing=drawing, shots=20, steps=100, seed=1),
+        return [sinusoid(source="draw", drawing=drawing, shots=20, steps=100, seed=1),
                 characters(10, 5, 20, 2048, "maml")]
     points = {"headers": ["x", "y"], "data": [[-3, 1.2], [-1, -0.4], [0.5, 0.9], [2, -1.5], [4, 0.3]],
               "metadata": None}
     return [sinusoid(), sinusoid(algorithm="anil", amplitude=4.0, steps=20, seed=3),
             sinusoid(algorithm="fomaml", phase=2.5, delay=0.05, steps=5, seed=5),
             sinusoid(algorithm="reptile", steps=0), sinusoid(algorithm="blackbox", seed=7),
-            sinusoid(source="Click points", points=points, steps=10),
+            sinusoid(source="click", points=points, steps=10),
             characters(3, 1, 3, 280, "maml"), characters(3, 1, 5, 280, "anil")]
 
 

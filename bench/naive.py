@@ -1,8 +1,8 @@
 """The naive reference: a per-task Python loop with torch.autograd.grad(create_graph=...).
 
 Written the way the lecture writes MAML, independently of core.inner and core.meta (no
-torch.func transforms, no vmap), so tests use it as an oracle and the benchmark as the
-baseline to beat.
+torch.func transforms, no vmap): the baseline the benchmark's engine has to beat. (The tests have
+their own oracles, in tests/oracle.py.)
 """
 from __future__ import annotations
 

@@ -39,7 +39,9 @@ def checked_number(value, key: str):
     except (ValueError, OverflowError):
         raise Problem("input.not_number", name=name, value=excerpt(value)) from None
     if not math.isfinite(number) or not limit.low <= number <= limit.high:
-        raise Problem("input.out_of_range", name=name, low=limit.low, high=limit.high, value=excerpt(value))
+        shown = (lambda v: f"{int(v):,}") if limit.integer else (lambda v: f"{v:g}")
+        raise Problem("input.out_of_range", name=name, low=shown(limit.low), high=shown(limit.high),
+                      value=excerpt(value))
     if limit.integer:
         if number != int(number):
             raise Problem("input.not_whole", name=name, value=excerpt(value))
@@ -48,12 +50,15 @@ def checked_number(value, key: str):
 
 
 def slider(key: str, info: str | None = None, **options) -> gr.Slider:
-    """The slider of LIMITS[key], labelled by the message `<key>.label` (and `<key>.info`, or `info`)."""
+    """The slider of LIMITS[key], labelled by the message `<key>.label` (and `<key>.info`, or `info`).
+
+    Its elem_id is the key with dashes ('sinusoid-steps'), so a page test finds it.
+    """
     limit = LIMITS[key]
     if info is None and f"{key}.info" in MESSAGES:
         info = text(f"{key}.info")
     return gr.Slider(limit.low, limit.high, **{"value": limit.value, **options}, step=limit.step,
-                     label=text(f"{key}.label"), info=info)
+                     label=text(f"{key}.label"), info=info, elem_id=key.replace(".", "-"))
 
 
 def badge(device, seconds_per_step: float | None = None) -> str:

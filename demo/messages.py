@@ -163,7 +163,7 @@ The small pictures are the 28×28 inputs the network actually sees.
     "characters.sheet_class": {"en": "Class {number}"},
     # ---------------------------------------------------------------- inputs
     "input.not_number": {"en": "{name} must be a number, got {value}"},
-    "input.out_of_range": {"en": "{name} must be between {low:g} and {high:g}, got {value}"},
+    "input.out_of_range": {"en": "{name} must be between {low} and {high}, got {value}"},
     "input.not_whole": {"en": "{name} must be a whole number, got {value}"},
     "input.point_not_finite": {"en": "a point must have finite coordinates, got ({x}, {y})"},
     "input.too_many_points": {"en": "at most {limit} points; click a point to remove it first"},

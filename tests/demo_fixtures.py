@@ -12,6 +12,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from core import train
+from core.training import default_config
 from core.checkpoints import save_checkpoint, write_manifest
 from core.models import Conv4, params
 
@@ -26,7 +27,7 @@ def make_assets(folder: Path) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = Conv4(filters=16)
-    config = train.default_config("omniglot", model=model.spec()).__dict__
+    config = default_config("omniglot", model=model.spec()).__dict__
     save_checkpoint(folder / "omniglot_maml.pt", params(model),
                     {"task": "omniglot", "algorithm": "maml", "config": config, "data": {"train_alphabets": []},
                      "iterations": 0, "wall_time_s": 0.0, "device": "CPU", "metrics": {},
@@ -77,7 +78,7 @@ EMPTY_POINTS = {"headers": ["x", "y"], "data": [], "metadata": None}
 
 def sinusoid_request(**changes) -> list:
     """The arguments of /adapt_sinusoid: a sine wave, MAML, 2 steps at delay 0, with `changes`."""
-    args = dict(source="Sine wave", amplitude=2.0, phase=1.0, shots=5, drawing=None, points=EMPTY_POINTS,
+    args = dict(source="sine", amplitude=2.0, phase=1.0, shots=5, drawing=None, points=EMPTY_POINTS,
                 algorithm="maml", inner_lr=0.01, steps=2, delay=0.0, seed=0)
     args.update(changes)
     return list(args.values())

@@ -1,12 +1,42 @@
 """Small fixtures shared by the tests: tiny models and task batches in float64."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from core.device import generator
 from core.models import Conv4, SinusoidMLP, params
 from core.tasks import SinusoidDistribution, Task, stack_tasks
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_tool(module: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` from the project root, as a person runs a benchmark tool (the tests do not
+    import bench)."""
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=600)
+
+
+def tool_json(module: str, *args: str):
+    """The JSON a tool prints with --json (its exit status must be 0)."""
+    result = run_tool(module, *args, "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+SHARED_OMNIGLOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"  # beside the checkout
+
+
+def shared_omniglot() -> list[str]:
+    """The real Omniglot archives in ../shared/data/omniglot (empty where they are not beside the project)."""
+    return sorted(str(path) for path in SHARED_OMNIGLOT.glob("*.zip"))
 
 
 def tiny_mlp(seed: int = 0, hidden: int = 8) -> tuple[nn.Module, dict]:

@@ -25,7 +25,7 @@ def client(tmp_path_factory):
 
 
 def sinusoid_args(**changes):
-    args = dict(source="Sine wave", amplitude=2.0, phase=1.0, shots=5, drawing=None,
+    args = dict(source="sine", amplitude=2.0, phase=1.0, shots=5, drawing=None,
                 points={"headers": ["x", "y"], "data": [], "metadata": None}, algorithm="maml", inner_lr=0.01,
                 steps=4, delay=0.0, seed=0)
     args.update(changes)
@@ -45,7 +45,7 @@ def test_adapt_sinusoid_streams_each_step(client):
 
 def test_adapt_sinusoid_from_api_points(client):
     points = {"headers": ["x", "y"], "data": [[-2, 1], [0, 0], [2, -1]], "metadata": None}
-    result = client.predict(*sinusoid_args(source="Click points", points=points), api_name="/adapt_sinusoid")
+    result = client.predict(*sinusoid_args(source="click", points=points), api_name="/adapt_sinusoid")
     assert "Done" in result[3]
 
 
@@ -57,7 +57,7 @@ def sketch_file(tmp_path, array, name) -> dict:
 
 def test_characters_through_the_api(client, tmp_path):
     for label in range(3):
-        client.predict(sketch_file(tmp_path, character_sketch(label), f"s{label}"), f"Class {label + 1}", 3,
+        client.predict(sketch_file(tmp_path, character_sketch(label), f"s{label}"), label + 1, 3,
                        api_name="/add_example")
     job = client.submit(3, 1, sketch_file(tmp_path, character_sketch(1), "q"), "maml", 0.4, 3, 0.0,
                         api_name="/adapt_characters")

@@ -13,10 +13,11 @@ from PIL import Image, ImageDraw
 
 from core.checkpoints import MANIFEST, load_checkpoint, read_manifest, sha256_of
 from core.device import generator
-from core.evaluate import evaluate_steps, mean_ci, report_inner_config, report_inner_lr
-from core.meta import inner_config
-from core.models import build_model
-from core.omniglot import EpisodeConfig, default_sources, load_omniglot, sample_episodes
+from core.evaluation import evaluate_steps, mean_ci, report_inner_config, report_inner_lr
+from core.registry import inner_config
+from core.registry import build_model
+from core.omniglot import EpisodeConfig, load_omniglot, sample_episodes
+from tests.helpers import shared_omniglot
 from core.tasks import SinusoidDistribution, Task, stack_tasks
 from demo.inputs import character_tensor
 
@@ -98,12 +99,12 @@ def test_sinusoid_card_number_is_reproduced_on_a_fresh_sample(card_file):
     assert overlap(small, row["mse"][step]), (small, row["mse"][step])
 
 
-needs_omniglot = pytest.mark.skipif(not default_sources(), reason="../shared/data/omniglot is not beside the project")
+needs_omniglot = pytest.mark.skipif(not shared_omniglot(), reason="../shared/data/omniglot is not beside the project")
 
 
 @pytest.fixture(scope="module")
 def omniglot_characters():
-    return load_omniglot(default_sources())
+    return load_omniglot(shared_omniglot())
 
 
 @needs_omniglot

@@ -131,7 +131,7 @@ def test_cli_exits_non_zero_in_a_real_process(tmp_path):
 
 def test_evaluate_omniglot_episodes_and_runs(tmp_path, capsys):
     from tests.demo_fixtures import make_assets
-    from tests.test_omniglot import write_characters, write_runs
+    from tests.omniglot_fixtures import write_characters, write_runs
 
     checkpoint = make_assets(tmp_path / "assets") / "omniglot_maml.pt"
     data = write_characters(tmp_path / "data", drawers=6)
@@ -147,6 +147,24 @@ def test_evaluate_omniglot_episodes_and_runs(tmp_path, capsys):
     assert [r["run"] for r in result["runs"]] == ["run01", "run02"]
     assert all(0.0 <= r["error_rate"] <= 1.0 for r in result["runs"])
     assert result["mean_error_rate"] == pytest.approx(sum(r["error_rate"] for r in result["runs"]) / 2)
+    assert result["inner_lr"] == 0.4 and "meta-trained with" in result["inner_lr_source"]  # the card has no 3x1 row
+
+
+def test_one_shot_runs_take_the_alpha_of_the_card_row_of_their_shape(tmp_path, capsys):
+    from tests.demo_fixtures import make_assets
+    from tests.omniglot_fixtures import write_runs
+
+    checkpoint = make_assets(tmp_path / "assets") / "omniglot_maml.pt"
+    card = json.loads(card_path(checkpoint).read_text())
+    card["test_inner_lr"] = {"5x1": 0.3, "3x1": 0.15, "3x5": 0.9}  # the runs written here are 3-way 1-shot
+    card_path(checkpoint).write_text(json.dumps(card))
+    write_runs(tmp_path / "runs")
+    capsys.readouterr()
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--omniglot-runs", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "α = 0.15, the test α the card selected for 3-way 1-shot" in out
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--omniglot-runs", str(tmp_path / "runs"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["inner_lr"] == 0.15
 
 
 def test_evaluate_report_writes_rows_and_the_papers_numbers_into_the_card(sinusoid_checkpoint, tmp_path, capsys):
@@ -157,8 +175,9 @@ def test_evaluate_report_writes_rows_and_the_papers_numbers_into_the_card(sinuso
     assert evaluate.main(["--checkpoint", str(copy), "--report", "--report-tasks", "20", "--json"]) == 0
     card = json.loads(card_path(copy).read_text())
     rows = card["metrics"]["report"]
-    assert [(r["distribution"], r["K"]) for r in rows] == [(name, k) for name, _, _ in evaluate.SINUSOID_REPORT
-                                                           for k in (5, 10)]
+    assert [(r["distribution"], r["K"]) for r in rows] == [
+        ("in-distribution", 5), ("in-distribution", 10), ("amplitude 5-10", 5), ("amplitude 5-10", 10),
+        ("phase pi-2pi", 5), ("phase pi-2pi", 10)]  # the paper's range and Finn & Levine's two shifts
     assert all(r["tasks"] == 20 and set(r["mse"]) == {"0", "1", "5", "10", "100"} for r in rows)
     assert card["metrics"]["paper"]["mse"]["maml"] == {"1": 0.67, "5": 0.38, "10": 0.35}
     assert json.loads(capsys.readouterr().out)["report"] == rows

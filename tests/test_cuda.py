@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from core.device import generator, measure_peak_memory
-from core.inner import InnerConfig, trace_adaptation
+from core.inner import InnerConfig
+from core.trace import trace_records
 from core.meta import meta_gradient
 from core.omniglot import CLASS_AUGMENT, augment_episodes
 from tests.helpers import pattern_episodes, sinusoid_batch, tiny_conv, tiny_mlp
@@ -31,7 +32,7 @@ def test_cuda_trace_and_memory_measurement():
     model = model.to(CUDA)
     theta = {k: v.to(CUDA) for k, v in theta.items()}
     task = pattern_episodes(tasks=1)[0].to(CUDA)
-    records = list(trace_adaptation(model, theta, task, InnerConfig(0.4, 3)))
+    records = list(trace_records(model, theta, task, InnerConfig(0.4, 3)))
     assert len(records) == 4 and all(r.wall_time_s > 0 for r in records[1:])
     assert records[-1].support_loss < records[0].support_loss
     _, peak = measure_peak_memory(lambda: meta_gradient(model, theta, pattern_episodes(tasks=2).to(CUDA),

@@ -11,10 +11,11 @@ import torch
 from PIL import Image, ImageDraw
 
 from core.checkpoints import write_manifest
-from core.omniglot import describe_training_episodes
-from demo import build_app, characters, inputs, sinusoid
-from demo.playback import Playback, Wait, step_once, toggle_pause
+from demo import build_app, inputs
+from demo.messages import Problem
+from demo.session import Playback, Wait, step_once, toggle_pause
 from demo.store import CheckpointStore, card_summary
+from demo.tabs import characters, sinusoid
 from tests.demo_fixtures import character_sketch, make_assets
 
 
@@ -58,7 +59,7 @@ def test_toggle_point_adds_and_removes():
 
 
 def test_sinusoid_adapt_streams_every_step_and_ends_with_the_path(store):
-    updates = list(sinusoid.adapt_sinusoid(store, "Sine wave", 2.0, 1.0, 5, None, [], "maml", 0.01, 4, 0.0, 0,
+    updates = list(sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "maml", 0.01, 4, 0.0, 0,
                                            Playback()))
     assert len(updates) == 6  # k = 0..4, then the final update with the landscape
     state = updates[-1][4]
@@ -72,23 +73,23 @@ def test_sinusoid_adapt_streams_every_step_and_ends_with_the_path(store):
 
 
 def test_sinusoid_adapt_from_a_drawing_and_from_points(store):
-    drawn = list(sinusoid.adapt_sinusoid(store, "Draw a curve", 1, 1, 8, curve_drawing(lambda x: abs(x) - 2), [],
+    drawn = list(sinusoid.adapt_sinusoid(store, "draw", 1, 1, 8, curve_drawing(lambda x: abs(x) - 2), [],
                                          "anil", 0.01, 2, 0.0, 0, Playback()))
     assert "not a sinusoid" in drawn[-1][3]
-    clicked = list(sinusoid.adapt_sinusoid(store, "Click points", 1, 1, 8, None, [[0, 1], [1, 2], [2, 0]],
+    clicked = list(sinusoid.adapt_sinusoid(store, "click", 1, 1, 8, None, [[0, 1], [1, 2], [2, 0]],
                                            "maml", 0.01, 1, 0.0, 0, Playback()))
     assert clicked[-1][4]["trace"]["records"][-1]["query_loss"] is None  # no query set from clicks
 
 
 def test_black_box_gives_one_prediction(store):
-    updates = list(sinusoid.adapt_sinusoid(store, "Sine wave", 2.0, 1.0, 5, None, [], "blackbox", 0.01, 10, 0.0,
+    updates = list(sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "blackbox", 0.01, 10, 0.0,
                                            0, Playback()))
     assert len(updates) == 1 and "one forward pass" in updates[0][3]
 
 
 def test_stop_keeps_the_steps_so_far(store):
     playback = Playback()
-    run = sinusoid.adapt_sinusoid(store, "Sine wave", 2.0, 1.0, 5, None, [], "maml", 0.01, 50, 0.0, 0, playback)
+    run = sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "maml", 0.01, 50, 0.0, 0, playback)
     next(run), next(run)
     playback.stopped = True
     rest = list(run)
@@ -109,28 +110,30 @@ def test_pause_and_step_release_one_step_at_a_time():
 
 @pytest.mark.parametrize("args, message", [
     (dict(shots=0), "K \\(support points\\) must be between"),
-    (dict(steps=500), "inner steps must be between"),
+    (dict(steps=500), "Inner steps S must be between"),
     (dict(inner_lr=float("nan")), "α \\(inner learning rate\\) must be between"),
-    (dict(source="Click points", points=[]), "no points yet"),
-    (dict(source="Click points", points=[[0, float("nan")]]), "finite number"),
-    (dict(source="Click points", points=[[1e9, 0]]), "outside the allowed x range"),
-    (dict(source="Click points", points=[[0, 0]] * 41), "at most 40 points"),
-    (dict(source="Draw a curve", drawing=None), "nothing drawn yet"),
-    (dict(amplitude="loud"), "amplitude must be a number"),
+    (dict(source="click", points=[]), "no points yet"),
+    (dict(source="click", points=[[0, float("nan")]]), "finite number"),
+    (dict(source="click", points=[[1e9, 0]]), "outside the allowed x range"),
+    (dict(source="click", points=[[0, 0]] * 41), "at most 40 points"),
+    (dict(source="draw", drawing=None), "nothing drawn yet"),
+    (dict(amplitude="loud"), "Amplitude A must be a number"),
+    (dict(inner_lr=0.5), "α \\(inner learning rate\\) must be between 0 and 0.1"),  # the slider's own range
+    (dict(source="Sine wave"), "unknown support source 'Sine wave'"),  # a label is not a key
     (dict(algorithm="magic"), "no checkpoint for algorithm 'magic'"),
 ])
 def test_sinusoid_bad_input_gets_a_clear_error(store, args, message):
-    call = dict(source="Sine wave", amplitude=2.0, phase=1.0, shots=5, drawing=None, points=[], algorithm="maml",
+    call = dict(source="sine", amplitude=2.0, phase=1.0, shots=5, drawing=None, points=[], algorithm="maml",
                 inner_lr=0.01, steps=3, delay=0.0, seed=0)
     call.update(args)
-    with pytest.raises(gr.Error, match=message):
+    with pytest.raises((gr.Error, Problem), match=message):
         list(sinusoid.adapt_sinusoid(store, **call))
 
 
 def test_characters_add_and_adapt(store):
     support: list = []
     for label in range(3):
-        support, sheet = characters.add_example(character_sketch(label), f"Class {label + 1}", 3, support)
+        support, sheet = characters.add_example(character_sketch(label), label + 1, 3, support)
     assert len(support) == 3
     assert Image.open(sheet).height >= 3 * 64  # a row per class
     updates = list(characters.adapt_characters(store, 3, 1, character_sketch(1), "maml", 0.4, 3, 0.0, support,
@@ -148,13 +151,13 @@ def test_characters_add_and_adapt(store):
     (np.zeros((10000, 10000), dtype=np.uint8), "too large|at most"),
 ])
 def test_characters_bad_sketches_get_clear_errors(sketch, message):
-    with pytest.raises(gr.Error, match=message):
-        characters.add_example(sketch, "Class 1", 3, [])
+    with pytest.raises((gr.Error, Problem), match=message):
+        characters.add_example(sketch, 1, 3, [])
 
 
 def test_characters_need_every_class_filled(store):
-    support, *_ = characters.add_example(character_sketch(0), "Class 1", 3, [])
-    with pytest.raises(gr.Error, match="need 1 example\\(s\\) for each of the 3 classes"):
+    support, *_ = characters.add_example(character_sketch(0), 1, 3, [])
+    with pytest.raises((gr.Error, Problem), match="need 1 example\\(s\\) for each of the 3 classes"):
         list(characters.adapt_characters(store, 3, 1, character_sketch(1), "maml", 0.4, 3, 0.0, support))
 
 
@@ -179,7 +182,7 @@ def test_gallery_offers_characters_when_available(tmp_path, monkeypatch):
     gallery, files, note = characters.load_gallery(tmp_path)
     assert len(files) == 6 and "click one" in note
     event = gr.SelectData(None, {"index": 2, "value": None})
-    support, sheet = characters.pick_example(files, "Class 2", 3, [], event)
+    support, sheet = characters.pick_example(files, 2, 3, [], event)
     assert support[0]["label"] == 1 and support[0]["tensor"].shape == (1, 28, 28)
 
 
@@ -188,6 +191,15 @@ def test_the_app_builds_without_launching(store):
     public = {d.api_name for d in app.fns.values() if d.api_visibility == "public"}
     assert public == {"adapt_sinusoid", "adapt_characters", "add_example", "clear_examples",
                       "replay_sinusoid"}  # as the README lists
+
+
+def test_the_sinusoid_hints_come_from_the_chosen_card():
+    shipped = CheckpointStore()
+    _, lr_hint, steps_hint = sinusoid.show_checkpoint(shipped, "reptile")
+    config = shipped.card("sinusoid", "reptile")["config"]
+    assert f"Reptile meta-trained with α = {config['inner_lr']:g}" in lr_hint["info"]
+    assert "meta-trained with 5 step(s)" in steps_hint["info"]  # the Makefile trains Reptile with 5 inner steps
+    assert "no gradient steps" in sinusoid.show_checkpoint(shipped, "blackbox")[2]["info"]
 
 
 def test_checkpoint_summary_comes_from_the_card(store):
@@ -202,7 +214,7 @@ def test_checkpoint_summary_comes_from_the_card(store):
     line = shipped.summary("omniglot", "maml")
     assert f"5-way 1-shot {100 * stat['mean']:.1f} ± {100 * stat['ci95']:.1f}%" in line
     assert f"on {len(card['data']['train_alphabets'])} alphabets" in line and "Balinese" in line
-    assert f"({describe_training_episodes(card['config'])} episodes" in line
+    assert "(5-way 5-shot episodes" in line  # the Makefile trains on 5-way 5-shot episodes
     assert ("mirror images as extra classes" in line) == card["config"].get("mirror_classes", False)
     for algorithm in ("maml", "fomaml", "anil"):  # the Makefile trains all three with mirrored classes
         assert "mirror images as extra classes" in shipped.summary("omniglot", algorithm)
@@ -221,16 +233,17 @@ def test_alpha_slider_follows_the_chosen_checkpoint(store, tmp_path):
     (tmp_path / "omniglot_maml.pt").write_bytes((store.assets / "omniglot_maml.pt").read_bytes())
     write_manifest(tmp_path)
     (tmp_path / "omniglot_maml.pt.json").write_text(json.dumps({**card, "config": {**card["config"], "inner_lr": 0.15}}))
-    summary, slider = characters.show_checkpoint(CheckpointStore(tmp_path), "maml")
-    assert slider.value == 0.15 and "α = 0.15" in slider.info and "at α = 0.15 in training" in summary
+    summary, slider, _ = characters.show_checkpoint(CheckpointStore(tmp_path), "maml")
+    assert slider["value"] == 0.15 and "α = 0.15" in slider["info"] and "at α = 0.15 in training" in summary
     steps = str(card["config"]["test_steps"])
     report = [{"ways": 5, "shots": shots, "alphabets": ["Korean"], "inner_lr": lr,
                "accuracy": {steps: {"mean": 0.98, "ci95": 0.01}}} for shots, lr in ((1, 0.15), (5, 0.3))]
     selected = {**card, "config": {**card["config"], "inner_lr": 0.15}, "test_inner_lr": {"5x1": 0.15, "5x5": 0.3},
                 "metrics": {**card["metrics"], "report": report}}
     (tmp_path / "omniglot_maml.pt.json").write_text(json.dumps(selected))
-    summary, slider = characters.show_checkpoint(CheckpointStore(tmp_path), "maml")
-    assert slider.value == 0.15 and slider.info == "This checkpoint meta-trained with α = 0.15."
+    summary, slider, steps_hint = characters.show_checkpoint(CheckpointStore(tmp_path), "maml")
+    assert slider["value"] == 0.15 and slider["info"].endswith("MAML meta-trained with α = 0.15.")
+    assert f"tested with {card['config']['test_steps']}" in steps_hint["info"]
     assert "5-way 5-shot 98.0 ± 1.0% (α = 0.3)" in summary and summary.count("(α = ") == 1
     assert summary.endswith("Each α in brackets was chosen for its row on a validation alphabet, not on these.")
     no_checkpoint = characters.inner_lr_setting(store, "anil")  # no ANIL character checkpoint in this store
@@ -238,11 +251,12 @@ def test_alpha_slider_follows_the_chosen_checkpoint(store, tmp_path):
     shipped = CheckpointStore()
     for algorithm in shipped.available("omniglot"):
         lr = shipped.card("omniglot", algorithm)["config"]["inner_lr"]
-        assert characters.show_checkpoint(shipped, algorithm)[1].value == lr
+        assert characters.show_checkpoint(shipped, algorithm)[1]["value"] == lr
 
 
-def test_a_diverging_run_ends_with_its_finite_steps_a_note_and_a_working_replay(store):
-    updates = list(sinusoid.adapt_sinusoid(store, "Sine wave", 10.0, 1.0, 20, None, [], "maml", 1.0, 100, 0.0, 0,
+def test_a_diverging_run_ends_with_its_finite_steps_a_note_and_a_working_replay():
+    # the shipped MAML at the top of the α slider, on a task twice the training amplitude
+    updates = list(sinusoid.adapt_sinusoid(CheckpointStore(), "sine", 10.0, 1.0, 20, None, [], "maml", 0.1, 100, 0.0, 0,
                                            Playback()))
     final = updates[-1]
     records = final[4]["trace"]["records"]

@@ -11,8 +11,9 @@ import torch
 from gradio_client import Client
 
 from core.checkpoints import card_path, sha256_of, write_manifest
-from demo import build_app, playback, sinusoid
-from demo.playback import PAUSE_EXPIRED, TIME_LIMIT, Playback, Wait
+from demo import build_app, session
+from demo.session import PAUSE_EXPIRED, TIME_LIMIT, Playback, Wait
+from demo.tabs import sinusoid
 from demo.store import CheckpointStore, CheckpointUnavailable
 from tests.demo_fixtures import make_assets, served
 from tests.demo_fixtures import sinusoid_request as sinusoid_args
@@ -30,8 +31,8 @@ def copy_assets(assets, tmp_path):
 
 
 def test_a_pause_expires_and_hands_control_back_while_it_waits(monkeypatch):
-    monkeypatch.setattr(playback, "PAUSE_LIMIT_S", 0.6)
-    monkeypatch.setattr(playback, "TICK_S", 0.05)
+    monkeypatch.setattr(session, "PAUSE_LIMIT_S", 0.6)
+    monkeypatch.setattr(session, "TICK_S", 0.05)
     controls = Playback()
     controls.start()
     controls.paused = True
@@ -46,7 +47,7 @@ def test_a_pause_expires_and_hands_control_back_while_it_waits(monkeypatch):
 
 
 def test_a_run_ends_at_its_time_limit(monkeypatch):
-    monkeypatch.setattr(playback, "RUN_LIMIT_S", 0.0)
+    monkeypatch.setattr(session, "RUN_LIMIT_S", 0.0)
     controls = Playback()
     controls.start()
     waiting = controls.hold(0.0, "tick")
@@ -57,10 +58,10 @@ def test_a_run_ends_at_its_time_limit(monkeypatch):
 
 
 def test_an_expired_pause_keeps_the_steps_and_the_replay(assets, monkeypatch):
-    monkeypatch.setattr(playback, "PAUSE_LIMIT_S", 0.2)
-    monkeypatch.setattr(playback, "TICK_S", 0.05)
+    monkeypatch.setattr(session, "PAUSE_LIMIT_S", 0.2)
+    monkeypatch.setattr(session, "TICK_S", 0.05)
     controls = Playback()
-    run = sinusoid.adapt_sinusoid(CheckpointStore(assets, torch.device("cpu")), "Sine wave", 2.0, 1.0, 5, None, [],
+    run = sinusoid.adapt_sinusoid(CheckpointStore(assets, torch.device("cpu")), "sine", 2.0, 1.0, 5, None, [],
                                   "maml", 0.01, 50, 0.0, 0, controls)
     next(run), next(run)  # steps 0 and 1
     controls.paused = True
@@ -76,7 +77,7 @@ def test_out_of_memory_in_one_request_frees_the_cache_and_the_next_request_works
     released = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a GPU machine
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: released.append(True))
-    real = sinusoid.trace_adaptation
+    real = sinusoid.trace_records
     calls = []
 
     def out_of_memory_once(*args, **kwargs):
@@ -85,7 +86,7 @@ def test_out_of_memory_in_one_request_frees_the_cache_and_the_next_request_works
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sinusoid, "trace_adaptation", out_of_memory_once)
+    monkeypatch.setattr(sinusoid, "trace_records", out_of_memory_once)
     store = CheckpointStore(assets, torch.device("cpu"))
     with served(build_app(store)) as url:
         client = Client(url, verbose=False)

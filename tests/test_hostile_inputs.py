@@ -82,19 +82,19 @@ CASES = [
     ("adapt_sinusoid", sinusoid(amplitude=None), "amplitude must be a number|Amplitude A"),
     ("adapt_sinusoid", sinusoid(shots="ten"), "K \\(support points\\): expected a number"),
     ("adapt_sinusoid", sinusoid(shots=2.5), "K \\(support points\\) must be a whole number"),
-    ("adapt_sinusoid", sinusoid(steps=1.5), "inner steps must be a whole number"),
+    ("adapt_sinusoid", sinusoid(steps=1.5), "Inner steps S must be a whole number"),
     ("adapt_sinusoid", sinusoid(seed="x"), "Seed: expected a number"),
     ("adapt_sinusoid", sinusoid(algorithm=None), "no checkpoint for algorithm None|Algorithm"),
     ("adapt_sinusoid", sinusoid(algorithm=["maml"]), "no checkpoint for algorithm|Algorithm"),
-    ("adapt_sinusoid", sinusoid(source="Click points", points="1,2;3,4"), "Points: expected a table"),
-    ("adapt_sinusoid", sinusoid(source="Click points", points=points([[1, 2, 3]])), "Points|pair|x, y"),
-    ("adapt_sinusoid", sinusoid(source="Click points", points=points([["a", "b"]])), "finite|number|Points"),
-    ("adapt_sinusoid", sinusoid(source="Click points", points=points([[1], [2, 3]])), "Points|pair|finite"),
-    ("adapt_sinusoid", sinusoid(source="Click points", points=points([[0, 0]] * 10_000)), "at most 40 points"),
-    ("adapt_sinusoid", sinusoid(source="Click points", points=EMPTY_POINTS), "no points yet"),
-    ("adapt_sinusoid", sinusoid(source="Draw a curve", drawing=None), "nothing drawn yet"),
-    ("adapt_sinusoid", sinusoid(source="Draw a curve", drawing="a curve"), "Draw a curve|drawing"),
-    ("adapt_sinusoid", sinusoid(source="Draw a curve", drawing=editor()), "nothing drawn yet"),
+    ("adapt_sinusoid", sinusoid(source="click", points="1,2;3,4"), "Points: expected a table"),
+    ("adapt_sinusoid", sinusoid(source="click", points=points([[1, 2, 3]])), "Points|pair|x, y"),
+    ("adapt_sinusoid", sinusoid(source="click", points=points([["a", "b"]])), "finite|number|Points"),
+    ("adapt_sinusoid", sinusoid(source="click", points=points([[1], [2, 3]])), "Points|pair|finite"),
+    ("adapt_sinusoid", sinusoid(source="click", points=points([[0, 0]] * 10_000)), "at most 40 points"),
+    ("adapt_sinusoid", sinusoid(source="click", points=EMPTY_POINTS), "no points yet"),
+    ("adapt_sinusoid", sinusoid(source="draw", drawing=None), "nothing drawn yet"),
+    ("adapt_sinusoid", sinusoid(source="draw", drawing="a curve"), "Draw a curve|drawing"),
+    ("adapt_sinusoid", sinusoid(source="draw", drawing=editor()), "nothing drawn yet"),
     # NaN, inf, huge and negative numbers
     ("adapt_sinusoid", sinusoid(amplitude="nan"), "Amplitude A: expected a number|amplitude must be between"),
     ("adapt_sinusoid", sinusoid(amplitude="inf"), "Amplitude A: expected a number|maximum value"),
@@ -111,11 +111,11 @@ CASES = [
     ("adapt_sinusoid", sinusoid(delay=-1), "less than minimum value 0"),
     ("adapt_sinusoid", sinusoid(delay=100), "greater than maximum value"),
     ("adapt_sinusoid", sinusoid(seed=-1), "less than minimum value 0"),
-    ("adapt_sinusoid", sinusoid(seed=2**40), "seed must be between"),
-    ("adapt_sinusoid", sinusoid(source="Click points", points=points([[0, "nan"]])), "finite"),
-    ("adapt_sinusoid", sinusoid(source="Click points", points=points([[0, "inf"]])), "finite|outside"),
-    ("adapt_sinusoid", sinusoid(source="Click points", points=points([[1e12, 0]])), "outside the allowed x range"),
-    ("adapt_sinusoid", sinusoid(source="Click points", points=points([[0, -1e300]])), "outside|at most|y"),
+    ("adapt_sinusoid", sinusoid(seed=2**40), "Seed must be between 0 and 2,147,483,647"),
+    ("adapt_sinusoid", sinusoid(source="click", points=points([[0, "nan"]])), "finite"),
+    ("adapt_sinusoid", sinusoid(source="click", points=points([[0, "inf"]])), "finite|outside"),
+    ("adapt_sinusoid", sinusoid(source="click", points=points([[1e12, 0]])), "outside the allowed x range"),
+    ("adapt_sinusoid", sinusoid(source="click", points=points([[0, -1e300]])), "outside|at most|y"),
     # unknown and path-like names, long strings
     ("adapt_sinusoid", sinusoid(algorithm="magic"), "Algorithm: 'magic' is not one of the choices"),
     ("adapt_sinusoid", sinusoid(algorithm="../../etc/passwd"), "Algorithm: .* is not one of the choices"),
@@ -123,28 +123,28 @@ CASES = [
     ("adapt_sinusoid", sinusoid(algorithm=LONG), "Algorithm: 'x+\\.\\.\\.x+' is not one of the choices"),
     ("adapt_sinusoid", sinusoid(source=LONG), "Support set|choices|source"),
     # giant, degenerate and foreign images
-    ("adapt_sinusoid", sinusoid(source="Draw a curve", drawing=editor(layers=["huge"])), "more than .* pixels"),
-    ("adapt_sinusoid", sinusoid(source="Draw a curve", drawing=editor(layers=["wide"])), "at most 4096 pixels a side"),
-    ("adapt_sinusoid", sinusoid(source="Draw a curve", drawing=editor(layers=["tiny_layer"])), "must cover the"),
-    ("adapt_sinusoid", sinusoid(source="Draw a curve", drawing=editor(layers=["bytes"])), "not an image"),
+    ("adapt_sinusoid", sinusoid(source="draw", drawing=editor(layers=["huge"])), "more than .* pixels"),
+    ("adapt_sinusoid", sinusoid(source="draw", drawing=editor(layers=["wide"])), "at most 4096 pixels a side"),
+    ("adapt_sinusoid", sinusoid(source="draw", drawing=editor(layers=["tiny_layer"])), "must cover the"),
+    ("adapt_sinusoid", sinusoid(source="draw", drawing=editor(layers=["bytes"])), "not an image"),
     ("replay_sinusoid", [0], "run Adapt first"),
     ("replay_sinusoid", [3], "greater than maximum value 1"),
     ("replay_sinusoid", ["abc"], "expected a number"),
     ("replay_sinusoid", [-5], "less than minimum value|step must be between"),
     ("replay_sinusoid", ["nan"], "step must be between|expected a number"),
-    ("add_example", [None, "Class 1", 3], "sketch is empty"),
-    ("add_example", [editor("blank"), "Class 1", 3], "blank"),
-    ("add_example", [editor("dot"), "Class 1", 3], "dot|blank|small"),
-    ("add_example", [editor("huge"), "Class 1", 3], "more than .* pixels"),
-    ("add_example", [editor("bytes"), "Class 1", 3], "not an image"),
-    ("add_example", ["a drawing", "Class 1", 3], "Draw an example|drawing"),
-    ("add_example", [editor("sketch"), "Class 99", 3], "choose a class from Class 1 to Class 3"),
+    ("add_example", [None, 1, 3], "sketch is empty"),
+    ("add_example", [editor("blank"), 1, 3], "blank"),
+    ("add_example", [editor("dot"), 1, 3], "dot|blank|small"),
+    ("add_example", [editor("huge"), 1, 3], "more than .* pixels"),
+    ("add_example", [editor("bytes"), 1, 3], "not an image"),
+    ("add_example", ["a drawing", 1, 3], "Draw an example|drawing"),
+    ("add_example", [editor("sketch"), 99, 3], "choose a class from 1 to 3"),
     ("add_example", [editor("sketch"), "../../x", 3], "choose a class|Class of this example"),
     ("add_example", [editor("sketch"), LONG, 3], "choose a class|Class of this example"),
-    ("add_example", [editor("sketch"), "Class 1", "three"], "N \\(classes\\): expected a number"),
-    ("add_example", [editor("sketch"), "Class 1", 0], "less than minimum value 2"),
-    ("add_example", [editor("sketch"), "Class 1", 1e9], "greater than maximum value 10"),
-    ("add_example", [editor("sketch"), "Class 1", "nan"], "N \\(classes\\)(: expected a number| must be between)"),
+    ("add_example", [editor("sketch"), 1, "three"], "N \\(classes\\): expected a number"),
+    ("add_example", [editor("sketch"), 1, 0], "less than minimum value 2"),
+    ("add_example", [editor("sketch"), 1, 1e9], "greater than maximum value 10"),
+    ("add_example", [editor("sketch"), 1, "nan"], "N \\(classes\\)(: expected a number| must be between)"),
     ("clear_examples", ["three"], "N \\(classes\\): expected a number"),
     ("clear_examples", [0], "less than minimum value 2"),
     ("clear_examples", [10**9], "greater than maximum value 10"),
@@ -219,7 +219,7 @@ def raw_call(url: str, api_name: str, data: list) -> dict:
 @pytest.mark.parametrize("path", ["/etc/passwd", "../../../../etc/passwd", "/proc/self/environ", "assets/x.pt"])
 def test_a_file_path_the_server_did_not_hand_out_is_refused(client, path):
     drawing = editor(composite={"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "x.png"})
-    result = raw_call(client.src, "add_example", [drawing, "Class 1", 3, None])
+    result = raw_call(client.src, "add_example", [drawing, 1, 3, None])
     message = result["output"]["error"]
     assert not result["success"] and "not uploaded to this server" in message and path not in message
     assert "Done" in client.predict(*sinusoid(steps=0), api_name="/adapt_sinusoid")[3]
@@ -228,5 +228,5 @@ def test_a_file_path_the_server_did_not_hand_out_is_refused(client, path):
 def test_nan_and_inf_sent_as_json_numbers_are_refused_by_name(client):
     for value in (float("nan"), float("inf"), -float("inf")):
         result = raw_call(client.src, "adapt_sinusoid", [*sinusoid(amplitude=value), None])
-        refused = "amplitude must be between|(greater|less) than (maximum|minimum) value"
+        refused = "Amplitude A must be between|(greater|less) than (maximum|minimum) value"
         assert not result["success"] and re.search(refused, result["output"]["error"])

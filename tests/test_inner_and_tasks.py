@@ -8,12 +8,13 @@ from dataclasses import replace
 import pytest
 import torch
 
+from core.compare import compare_gradients, measure_cost
 from core.device import generator
-from core.evaluate import evaluate_steps
-from core.inner import (DIVERGENCE_FACTOR, AdaptationTrace, InnerConfig, adapt, inner_updates, trace_adaptation,
-                        ways_of)
-from core.meta import compare_meta_gradients, inner_config
+from core.evaluation import evaluate_steps
+from core.inner import DIVERGENCE_FACTOR, InnerConfig, adapt, trajectory, ways_of
 from core.models import loss
+from core.registry import inner_config
+from core.trace import AdaptationTrace, trace_records
 from core.tasks import PointRules, SinusoidDistribution, task_from_points
 from tests.helpers import pattern_episodes, sinusoid_batch, tiny_conv, tiny_mlp
 
@@ -22,7 +23,7 @@ def test_trace_has_one_record_per_step_including_theta():
     model, theta = tiny_mlp()
     task = sinusoid_batch(tasks=1)[0]
     grid = torch.linspace(-5, 5, 11, dtype=torch.float64).reshape(-1, 1)
-    records = list(trace_adaptation(model, theta, task, InnerConfig(0.05, 4), grid))
+    records = list(trace_records(model, theta, task, InnerConfig(0.05, 4), grid))
     assert [r.step for r in records] == [0, 1, 2, 3, 4]
     assert records[0].wall_time_s == 0.0 and all(r.wall_time_s > 0 for r in records[1:])
     assert all(len(r.predictions) == 11 for r in records)
@@ -40,14 +41,14 @@ def test_trace_matches_batched_evaluation():
     losses, accuracies = evaluate_steps(model, theta, batch, cfg)
     assert losses.shape == (4, 3) and torch.isnan(accuracies).all()
     for i in range(3):
-        records = list(trace_adaptation(model, theta, batch[i], cfg))
+        records = list(trace_records(model, theta, batch[i], cfg))
         assert [r.query_loss for r in records] == pytest.approx(losses[:, i].tolist(), rel=1e-12)
 
 
 def test_anil_trace_moves_only_the_head():
     model, theta = tiny_conv()
     task = pattern_episodes(tasks=1)[0]
-    records = list(trace_adaptation(model, theta, task, inner_config("anil", 0.4, 2)))
+    records = list(trace_records(model, theta, task, inner_config("anil", 0.4, 2)))
     last = records[-1].distance
     assert last["head"] > 0
     assert all(value == 0.0 for layer, value in last.items() if layer.startswith("body."))
@@ -58,23 +59,33 @@ def test_any_way_head_runs_and_learns(ways):
     model, theta = tiny_conv(filters=8)
     task = pattern_episodes(tasks=1, ways=ways, shots=2, queries=2, seed=ways, dtype=torch.float32)[0]
     model, theta = model.float(), {k: v.float() for k, v in theta.items()}
-    records = list(trace_adaptation(model, theta, task, InnerConfig(0.4, 20)))
+    records = list(trace_records(model, theta, task, InnerConfig(0.4, 20)))
     assert records[0].support_loss == pytest.approx(math.log(ways), rel=1e-5)  # zero head: uniform
     assert len(records[-1].probabilities[0]) == ways
     assert records[-1].support_loss < 0.6 * records[0].support_loss
     assert records[-1].query_accuracy >= min(0.9, 3.0 / ways)  # far above chance (1/N)
 
 
-def test_compare_meta_gradients_reports_every_method():
-    model, theta = tiny_mlp()
-    batch = sinusoid_batch(tasks=2)
-    comparison = compare_meta_gradients(model, theta, batch, inner_lr=0.05, steps=2, repeats=1)
-    assert set(comparison.methods) == {"maml", "fomaml", "anil", "reptile"}
-    maml, fomaml = comparison.methods["maml"], comparison.methods["fomaml"]
-    assert maml.cosine == pytest.approx(1.0) and maml.difference_norm == 0.0
-    assert 0.5 < fomaml.cosine < 1.0 and fomaml.difference_norm > 0
-    assert set(fomaml.cosine_per_layer) == {"body.0", "body.2", "head"}
-    assert all(m.seconds > 0 and m.peak_bytes > 0 for m in comparison.methods.values())
+def test_compare_gradients_against_cosines_worked_by_hand():
+    reference = {"body.0.weight": torch.tensor([1.0, 0.0]), "head.weight": torch.tensor([0.0, 1.0])}
+    other = {"body.0.weight": torch.tensor([1.0, 1.0]), "head.weight": torch.tensor([0.0, -1.0])}
+    result = compare_gradients({"maml": reference, "fomaml": other})["fomaml"]
+    # ⟨g, g_ref⟩ = 1·1 + 1·0 + 0·0 + (−1)·1 = 0; ‖g‖ = √3; g − g_ref = (0, 1, 0, −2)
+    assert result.cosine == pytest.approx(0.0, abs=1e-15)
+    assert result.cosine_per_layer == pytest.approx({"body.0": 1 / math.sqrt(2), "head": -1.0})
+    assert result.norm == pytest.approx(math.sqrt(3)) and result.difference_norm == pytest.approx(math.sqrt(5))
+    zero = {key: torch.zeros(2) for key in reference}
+    assert math.isnan(compare_gradients({"maml": reference, "zero": zero})["zero"].cosine)
+    with pytest.raises(ValueError, match="reference 'maml'"):
+        compare_gradients({"fomaml": other})
+
+
+def test_measure_cost_returns_the_result_and_counts_what_it_allocates():
+    size = 2**20  # one float64 tensor of 8 MiB, alive while the computation runs
+    result, cost = measure_cost(lambda: float(torch.ones(size, dtype=torch.float64).sum()), torch.device("cpu"),
+                                repeats=2)
+    assert result == size
+    assert cost.peak_bytes >= 8 * size and cost.seconds > 0 and cost.device == "cpu"
 
 
 def test_sinusoid_distribution_respects_ranges_and_seed():
@@ -138,7 +149,7 @@ def test_choose_strategy_measures_and_respects_the_memory_budget():
 
 
 def test_mean_ci_counts_diverged_tasks_apart():
-    from core.evaluate import mean_ci
+    from core.evaluation import mean_ci
 
     summary = mean_ci(torch.tensor([1.0, 2.0, 3.0, float("inf"), float("nan")]))
     assert summary["mean"] == pytest.approx(2.0) and summary["median"] == pytest.approx(2.0)
@@ -174,18 +185,19 @@ def test_meta_gradient_runs_the_body_once_while_it_stays_at_theta(algorithm, ste
     assert rows[-1] == support + query  # the last pass is [support; query], BatchNorm from the support rows
 
 
-def test_moves_head_only():
-    from core.inner import moves_head_only
-
-    conv, conv_theta = tiny_conv()
-    mlp, mlp_theta = tiny_mlp()
-    conv_keys, mlp_keys = list(conv.task_params(conv_theta, 3)), list(mlp_theta)
-    assert moves_head_only(conv, inner_config("maml", 0.4, 1), conv_keys)  # the zero head: step 1 is head-only
-    assert not moves_head_only(conv, inner_config("maml", 0.4, 2), conv_keys)
-    assert moves_head_only(conv, inner_config("anil", 0.4, 7), conv_keys)
-    assert not moves_head_only(mlp, inner_config("maml", 0.01, 1), mlp_keys)
-    assert moves_head_only(mlp, inner_config("anil", 0.01, 1), mlp_keys)
-    assert not moves_head_only(conv, inner_config("anil", 0.4, 0), conv_keys)  # no steps: nothing to reuse
+@pytest.mark.parametrize("net, algorithm, steps, still", [
+    ("conv", "maml", 1, 1),  # the zero head: step 1 moves the head alone
+    ("conv", "maml", 2, 1), ("conv", "anil", 7, 7), ("conv", "anil", 0, 0),
+    ("mlp", "maml", 1, 0), ("mlp", "anil", 1, 1), ("mlp", "fomaml", 3, 0),
+])
+def test_trajectory_knows_how_long_the_body_stays_at_theta(net, algorithm, steps, still):
+    model, theta = tiny_conv() if net == "conv" else tiny_mlp()
+    task = pattern_episodes(tasks=1)[0] if net == "conv" else sinusoid_batch(tasks=1)[0]
+    path = trajectory(model, theta, task.x_support, task.y_support, inner_config(algorithm, 0.4, steps), ways_of(task))
+    assert path.body_still == still and len(path.phis) == steps + 1
+    for k, phi in enumerate(path.phis):  # the body is θ's very tensors up to body_still, and has moved after
+        same = all(torch.equal(phi[key], theta[key]) for key in theta if key.startswith("body."))
+        assert same == (k <= still), k
 
 
 def test_joint_features_equal_separate_passes():
@@ -198,9 +210,6 @@ def test_joint_features_equal_separate_passes():
     torch.testing.assert_close(support, predict(model, params, task.x_support, part="body"), rtol=0, atol=1e-12)
     torch.testing.assert_close(query, predict(model, params, task.x_query, task.x_support, part="body"),
                                rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match="head alone"):
-        adapt(model, theta, task.x_support, task.y_support, inner_config("maml", 0.4, 2), ways_of(task),
-              support_features=support)
 
 
 def test_conv_blocks_run_channels_last_on_plain_tensors_only():
@@ -217,7 +226,8 @@ def test_conv_blocks_run_channels_last_on_plain_tensors_only():
 
 
 def test_he_init_scales_the_conv_weights_and_round_trips_through_the_spec():
-    from core.models import Conv4, build_model
+    from core.models import Conv4
+    from core.registry import build_model
 
     default, he = Conv4(), Conv4(init="he")
     for block_default, block_he in zip(default.body, he.body):
@@ -261,9 +271,9 @@ def test_a_diverging_trace_stops_at_the_threshold_with_every_record_finite(inner
     task = type(task)(task.x_support, 10 * task.y_support, task.x_query, 10 * task.y_query)  # amplitude ×10
     grid = torch.linspace(-5, 5, 11, dtype=dtype).reshape(-1, 1)
     cfg = InnerConfig(inner_lr, 60)
-    records = list(trace_adaptation(model, theta, task, cfg, grid))
+    records = list(trace_records(model, theta, task, cfg, grid))
     # the same steps without any stopping rule: every support loss L(φ_k), k = 0..S
-    phis = [theta, *inner_updates(model, theta, task.x_support, task.y_support, replace(cfg, first_order=True))]
+    phis = trajectory(model, theta, task.x_support, task.y_support, replace(cfg, first_order=True)).phis
     with torch.no_grad():
         losses = [float(loss(model, phi, task.x_support, task.y_support)) for phi in phis]
     over = [k for k, value in enumerate(losses) if not math.isfinite(value) or value > DIVERGENCE_FACTOR * losses[0]]

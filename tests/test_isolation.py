@@ -6,8 +6,8 @@ import threading
 import pytest
 import torch
 
-from core.inner import trace_adaptation
-from core.meta import inner_config
+from core.trace import trace_records
+from core.registry import inner_config
 from demo import inputs
 from demo.store import CheckpointStore
 from tests.demo_fixtures import character_sketch, make_assets
@@ -22,7 +22,7 @@ def sinusoid_run(store: CheckpointStore, seed: int) -> list[dict]:
     model, theta, _ = store.get("sinusoid", "maml")
     task = inputs.sine_task(0.5 + seed % 4, 0.3 * (seed % 7), 5, seed).task
     grid = torch.linspace(-5, 5, 50).reshape(-1, 1)
-    return [r.__dict__ for r in trace_adaptation(model, theta, task, inner_config("maml", 0.01, 8), grid)]
+    return [r.__dict__ for r in trace_records(model, theta, task, inner_config("maml", 0.01, 8), grid)]
 
 
 def characters_run(store: CheckpointStore, seed: int) -> list[dict]:
@@ -30,7 +30,7 @@ def characters_run(store: CheckpointStore, seed: int) -> list[dict]:
     ways = 2 + seed % 3  # runs differ in N, so a swapped-in head of another run has the wrong shape
     support = [(inputs.character_tensor(character_sketch(c + seed)), c) for c in range(ways)]
     task = inputs.character_task(support, inputs.character_tensor(character_sketch(seed)), ways, 1)
-    return [r.__dict__ for r in trace_adaptation(model, theta, task, inner_config("maml", 0.4, 4))]
+    return [r.__dict__ for r in trace_records(model, theta, task, inner_config("maml", 0.4, 4))]
 
 
 @pytest.mark.parametrize("run", [sinusoid_run, characters_run])

@@ -1,60 +1,100 @@
-"""The meta-gradient against independent oracles: finite differences, a closed form, a naive loop."""
+"""The meta-gradient against oracles that share no code with the engine (tests/oracle.py): finite
+differences of MAML unrolled by hand, a closed form, and a naive create_graph loop."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from bench.naive import naive_meta_gradient
 from core.inner import InnerConfig, adapt, ways_of
-from core.meta import ALGORITHMS, meta_gradient
+from core.meta import meta_gradient
 from core.models import loss
+from core.registry import META_GRADIENTS
 from core.tasks import Task, stack_tasks
+from tests import oracle
 from tests.helpers import pattern_episodes, sinusoid_batch, tiny_conv, tiny_mlp
 
 STRATEGIES = ("loop", "vmap", "vmap:2")
 
 
-def query_loss_after_adaptation(model, theta, task: Task, inner_lr: float, steps: int) -> torch.Tensor:
-    """L_query(adapt(θ)) for one task, the function whose gradient MAML takes."""
-    phi = adapt(model, theta, task.x_support, task.y_support, InnerConfig(inner_lr, steps), ways_of(task))
-    return loss(model, phi, task.x_query, task.y_query, context=task.x_support)
+def mlp_oracle(theta, batch, algorithm: str, inner_lr: float, steps: int, step_weights=None) -> dict:
+    """1/T Σ_i of the hand-unrolled meta-gradient: finite differences of the objective (MAML, ANIL),
+    the query gradient at the hand-adapted φ (first-order MAML), or θ − φ (Reptile)."""
+    p = oracle.as_numpy(theta)
+    weights = step_weights or (0.0,) * (steps - 1) + (1.0,)
+    total = {key: np.zeros_like(value) for key, value in p.items()}
+    for i in range(len(batch)):
+        task = batch[i]
+        if algorithm in ("maml", "anil"):
+            def objective(q, task=task):
+                return sum(w * oracle.mlp_objective(q, task, inner_lr, k, head_only=algorithm == "anil")
+                           for k, w in enumerate(weights, 1) if w)
+            grads = oracle.central_differences(objective, p)
+        elif algorithm == "fomaml":
+            grads = {key: sum(w * oracle.mlp_first_order(p, task, inner_lr, k)[key]
+                              for k, w in enumerate(weights, 1) if w) for key in p}
+        else:
+            phi = oracle.mlp_adapted(p, task, inner_lr, steps)
+            grads = {key: p[key] - phi[key] for key in p}
+        total = {key: total[key] + grads[key] for key in p}
+    return {key: torch.from_numpy(value / len(batch)) for key, value in total.items()}
 
 
-def directional_fd(model, theta, task, inner_lr, steps, direction, eps=1e-5) -> float:
-    """Central difference (L(θ+εv) − L(θ−εv)) / 2ε in float64."""
-    plus = {k: theta[k] + eps * direction[k] for k in theta}
-    minus = {k: theta[k] - eps * direction[k] for k in theta}
-    with torch.no_grad():
-        return float(query_loss_after_adaptation(model, plus, task, inner_lr, steps)
-                     - query_loss_after_adaptation(model, minus, task, inner_lr, steps)) / (2 * eps)
+def test_the_hand_derived_mlp_gradient_matches_its_finite_differences():
+    """The oracle's own chain rule, checked before anything is checked against it."""
+    _, theta = tiny_mlp(hidden=5)
+    task = sinusoid_batch(tasks=1, seed=2)[0]
+    p = oracle.as_numpy(theta)
+    x, y = task.x_support.numpy(), task.y_support.numpy()
+    _, grads = oracle.mlp_loss_and_gradient(p, x, y)
+    fd = oracle.central_differences(lambda q: oracle.mlp_loss_and_gradient(q, x, y)[0], p)
+    for key in p:
+        np.testing.assert_allclose(grads[key], fd[key], rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("algorithm", ["maml", "fomaml", "anil"])
 @pytest.mark.parametrize("steps", [1, 3])
-def test_mlp_meta_gradient_matches_coordinate_finite_differences(steps):
+def test_mlp_meta_gradient_matches_the_hand_unrolled_objective(algorithm, steps):
     model, theta = tiny_mlp(hidden=6)
     batch = sinusoid_batch(tasks=1, seed=steps)
-    g = meta_gradient(model, theta, batch, "maml", inner_lr=0.05, steps=steps).grads
-    for key, value in theta.items():
-        for index in range(value.numel()):
-            direction = {k: torch.zeros_like(v) for k, v in theta.items()}
-            direction[key].view(-1)[index] = 1.0
-            fd = directional_fd(model, theta, batch[0], 0.05, steps, direction)
-            assert fd == pytest.approx(float(g[key].view(-1)[index]), rel=1e-6, abs=1e-9), (key, index)
+    expected = mlp_oracle(theta, batch, algorithm, 0.05, steps)
+    got = meta_gradient(model, theta, batch, algorithm, inner_lr=0.05, steps=steps).grads
+    for key in theta:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("steps", [1, 3])
-def test_conv_meta_gradient_matches_directional_finite_differences(steps):
+def test_conv_meta_gradient_matches_directional_finite_differences_of_the_oracle(steps):
     model, theta = tiny_conv()
     batch = pattern_episodes(tasks=1, ways=3, shots=2, queries=2, seed=steps)
+    task = batch[0]
     g = meta_gradient(model, theta, batch, "maml", inner_lr=0.4, steps=steps).grads
+
+    def objective(params) -> float:  # L_query(φ_S(θ)) of the from-scratch Conv4, S plain gradient steps
+        with torch.enable_grad():
+            body = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
+            head = [torch.zeros(3, 4, dtype=torch.float64, requires_grad=True),
+                    torch.zeros(3, dtype=torch.float64, requires_grad=True)]
+            for _ in range(steps):
+                moving = [*body.values(), *head]
+                grads = torch.autograd.grad(torch.nn.functional.cross_entropy(
+                    oracle.conv4_logits(body, task.x_support, task.x_support, head), task.y_support), moving)
+                updated = [value.detach() - 0.4 * grad for value, grad in zip(moving, grads)]
+                body = {k: v.requires_grad_() for k, v in zip(body, updated[:len(body)])}
+                head = [h.requires_grad_() for h in updated[len(body):]]
+            return float(torch.nn.functional.cross_entropy(
+                oracle.conv4_logits(body, task.x_support, task.x_query, head), task.y_query).detach())
+
     gen = torch.Generator().manual_seed(steps)
     for _ in range(4):
         direction = {k: torch.randn(v.shape, generator=gen, dtype=v.dtype) for k, v in theta.items()}
         analytic = sum(float((g[k] * direction[k]).sum()) for k in theta)
         # ReLU and max-pool kinks sit within ~1e-5 of θ along a random direction; a smaller ε
         # stays on one side of them, and float64 rounding (~1e-16 / ε) is still far below 1e-6
-        fd = directional_fd(model, theta, batch[0], 0.4, steps, direction, eps=1e-7)
+        eps = 1e-7
+        fd = (objective({k: theta[k] + eps * direction[k] for k in theta})
+              - objective({k: theta[k] - eps * direction[k] for k in theta})) / (2 * eps)
         assert fd == pytest.approx(analytic, rel=1e-6)
 
 
@@ -64,6 +104,7 @@ class LinearRegression(nn.Module):
     task_kind = "regression"
     context_norm = False
     static_first_step = ()
+    reads_support = False
 
     def __init__(self, features: int):
         super().__init__()
@@ -98,25 +139,25 @@ def test_one_step_linear_regression_matches_closed_form():
         torch.testing.assert_close(first_order - maml, (alpha * hessian @ grad_query).T, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", META_GRADIENTS)
 @pytest.mark.parametrize("steps", [1, 5])
-@pytest.mark.parametrize("strategy", STRATEGIES)
-def test_mlp_engine_equals_naive_create_graph_loop(algorithm, steps, strategy):
-    model, theta = tiny_mlp()
+def test_mlp_engine_equals_the_hand_unrolled_oracle_for_every_strategy(algorithm, steps):
+    model, theta = tiny_mlp(hidden=6)
     batch = sinusoid_batch(tasks=3)
-    expected = naive_meta_gradient(model, theta, batch, algorithm, 0.05, steps)
-    got = meta_gradient(model, theta, batch, algorithm, 0.05, steps, strategy).grads
-    for key in theta:
-        torch.testing.assert_close(got[key], expected[key], rtol=1e-10, atol=1e-10)
+    expected = mlp_oracle(theta, batch, algorithm, 0.05, steps)
+    for strategy in STRATEGIES:
+        got = meta_gradient(model, theta, batch, algorithm, 0.05, steps, strategy).grads
+        for key in theta:
+            torch.testing.assert_close(got[key], expected[key], rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", META_GRADIENTS)
 @pytest.mark.parametrize("steps", [1, 5])
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_conv_with_batchnorm_engine_equals_naive_create_graph_loop(algorithm, steps, strategy):
     model, theta = tiny_conv()
     batch = pattern_episodes(tasks=3, ways=3, shots=2, queries=2)
-    expected = naive_meta_gradient(model, theta, batch, algorithm, 0.4, steps)
+    expected = oracle.naive_conv_meta_gradient(theta, batch, algorithm, 0.4, steps)
     got = meta_gradient(model, theta, batch, algorithm, 0.4, steps, strategy).grads
     for key in theta:
         torch.testing.assert_close(got[key], expected[key], rtol=1e-10, atol=1e-10)
@@ -125,25 +166,22 @@ def test_conv_with_batchnorm_engine_equals_naive_create_graph_loop(algorithm, st
 WEIGHTS = (0.2, 0.3, 0.5)  # w_1..w_3 of the multi-step loss Σ_k w_k L_query(φ_k)
 
 
-def test_multi_step_loss_matches_finite_differences_of_its_definition():
+@pytest.mark.parametrize("algorithm", ["maml", "fomaml", "anil"])
+def test_multi_step_loss_matches_the_hand_unrolled_objective(algorithm):
     model, theta = tiny_mlp(hidden=6)
-    batch = sinusoid_batch(tasks=1, seed=4)
-    g = meta_gradient(model, theta, batch, "maml", 0.05, 3, step_weights=WEIGHTS).grads
-    gen = torch.Generator().manual_seed(1)
-    for _ in range(4):
-        direction = {k: torch.randn(v.shape, generator=gen, dtype=v.dtype) for k, v in theta.items()}
-        analytic = sum(float((g[k] * direction[k]).sum()) for k in theta)
-        # each L_query(φ_k) is differenced by adapting k steps from scratch: no shared code with the engine
-        fd = sum(w * directional_fd(model, theta, batch[0], 0.05, k, direction) for k, w in enumerate(WEIGHTS, 1))
-        assert fd == pytest.approx(analytic, rel=1e-6)
+    batch = sinusoid_batch(tasks=2, seed=4)
+    expected = mlp_oracle(theta, batch, algorithm, 0.05, 3, step_weights=WEIGHTS)
+    for strategy in STRATEGIES:
+        got = meta_gradient(model, theta, batch, algorithm, 0.05, 3, strategy, step_weights=WEIGHTS).grads
+        for key in theta:
+            torch.testing.assert_close(got[key], expected[key], rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("algorithm", ["maml", "fomaml", "anil"])
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_multi_step_loss_engine_equals_naive_create_graph_loop(algorithm, strategy):
-    for model, theta, batch, inner_lr in ((*tiny_mlp(), sinusoid_batch(tasks=3), 0.05),
-                                          (*tiny_conv(), pattern_episodes(tasks=3, ways=3, shots=2, queries=2), 0.4)):
-        expected = naive_meta_gradient(model, theta, batch, algorithm, inner_lr, 3, step_weights=WEIGHTS)
+    for model, theta, batch, inner_lr in ((*tiny_conv(), pattern_episodes(tasks=3, ways=3, shots=2, queries=2), 0.4),):
+        expected = oracle.naive_conv_meta_gradient(theta, batch, algorithm, inner_lr, 3, step_weights=WEIGHTS)
         got = meta_gradient(model, theta, batch, algorithm, inner_lr, 3, strategy, step_weights=WEIGHTS)
         for key in theta:
             torch.testing.assert_close(got.grads[key], expected[key], rtol=1e-10, atol=1e-10)

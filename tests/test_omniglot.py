@@ -1,64 +1,24 @@
 """Tests of core.omniglot: loading, splitting, episodes and one-shot runs, on generated data."""
 from __future__ import annotations
 
-import random
 import shutil
-import time
 import urllib.error
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torchvision
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from core import omniglot
-from core.omniglot import (EpisodeConfig, OmniglotCharacters, download_omniglot, load_omniglot,
-                           preprocess_ink, read_omniglot_runs, sample_episode, sample_episodes,
-                           split_alphabets)
+from tests.helpers import SHARED_OMNIGLOT
+from tests.omniglot_fixtures import (ALPHABETS, CHARACTERS_PER_ALPHABET, DRAWERS, character_drawing, write_characters,
+                                     write_runs, zip_folder)
+from core.ink import preprocess_ink
+from core.omniglot import (EpisodeConfig, OmniglotCharacters, download_omniglot, load_omniglot, read_omniglot_runs,
+                           sample_episode, sample_episodes, split_alphabets)
 
-ALPHABETS = ("Alpha", "Beta", "Gamma")
-CHARACTERS_PER_ALPHABET = 3
-DRAWERS = 4
-REAL_OMNIGLOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
-
-
-def character_drawing(character_seed: int, drawer_seed: int) -> Image.Image:
-    """A 105x105 mode-1 PNG image, black strokes on white: one character, one drawer's jitter."""
-    shape = random.Random(character_seed)
-    jitter = random.Random(1000 * character_seed + drawer_seed)
-    image = Image.new("L", (105, 105), 255)
-    draw = ImageDraw.Draw(image)
-    for _ in range(shape.randint(2, 3)):
-        points = [(shape.uniform(15, 90) + jitter.uniform(-4, 4), shape.uniform(15, 90) + jitter.uniform(-4, 4))
-                  for _ in range(3)]
-        draw.line(points, fill=0, width=4, joint="curve")
-    if shape.random() < 0.5:
-        x, y = shape.uniform(25, 60), shape.uniform(25, 60)
-        draw.ellipse([x, y, x + 20 + jitter.uniform(-3, 3), y + 25 + jitter.uniform(-3, 3)], outline=0, width=4)
-    return image.convert("1")
-
-
-def write_characters(root: Path, alphabets=ALPHABETS, characters=CHARACTERS_PER_ALPHABET,
-                     drawers=DRAWERS) -> Path:
-    """An Omniglot-shaped folder root/<Alphabet>/characterNN/<id>_<drawer>.png; returns root."""
-    for a, alphabet in enumerate(alphabets):
-        for c in range(1, characters + 1):
-            folder = root / alphabet / f"character{c:02d}"
-            folder.mkdir(parents=True)
-            for d in range(1, drawers + 1):
-                character_drawing(100 * a + c, d).save(folder / f"{100 * a + c:04d}_{d:02d}.png")
-    return root
-
-
-def zip_folder(folder: Path, archive: Path) -> Path:
-    """Zip `folder` so that its entries lie under `<folder name>/` like the real archives."""
-    with zipfile.ZipFile(archive, "w") as handle:
-        for path in sorted(folder.rglob("*")):
-            handle.write(path, path.relative_to(folder.parent).as_posix())
-    return archive
 
 
 @pytest.fixture(scope="module")
@@ -287,25 +247,6 @@ def test_episode_errors(chars):
         sample_episodes(chars, EpisodeConfig(queries=1), 0, generator)
 
 
-def write_runs(root: Path, n_runs: int = 2, n_classes: int = 3) -> dict[str, list[int]]:
-    """Lake-style runs under root; each test item is a copy of one class image. Returns the labels."""
-    labels = {}
-    for r in range(1, n_runs + 1):
-        run = f"run{r:02d}"
-        (root / run / "training").mkdir(parents=True)
-        (root / run / "test").mkdir()
-        for c in range(1, n_classes + 1):
-            character_drawing(50 * r + c, 1).save(root / run / "training" / f"class{c:02d}.png")
-        order = list(range(n_classes))[::-1] if r == 1 else [1, 2, 0][:n_classes]
-        lines = []
-        for item, target in enumerate(order, start=1):
-            shutil.copy(root / run / "training" / f"class{target + 1:02d}.png", root / run / "test" / f"item{item:02d}.png")
-            lines.append(f"{run}/test/item{item:02d}.png {run}/training/class{target + 1:02d}.png")
-        (root / run / "class_labels.txt").write_text("\n".join(lines) + "\n")
-        labels[run] = order
-    return labels
-
-
 def test_read_runs(tmp_path):
     labels = write_runs(tmp_path)
     tasks = read_omniglot_runs(tmp_path)
@@ -336,11 +277,9 @@ def test_read_runs_errors(tmp_path):
         read_omniglot_runs(tmp_path)
 
 
-@pytest.mark.skipif(not REAL_OMNIGLOT.is_dir(), reason="the real Omniglot archives are not here")
+@pytest.mark.skipif(not SHARED_OMNIGLOT.is_dir(), reason="the real Omniglot archives are not here")
 def test_real_background_small_archives():
-    start = time.perf_counter()
-    chars = load_omniglot(sorted(REAL_OMNIGLOT.glob("images_background_small*.zip")))
-    assert time.perf_counter() - start < 20
+    chars = load_omniglot(sorted(SHARED_OMNIGLOT.glob("images_background_small*.zip")))
     assert chars.images.shape == (242, 20, 28, 28)
     assert len(set(chars.alphabets)) == 8
     assert chars.images.mean() < 0.25 and (chars.images > 0.5).sum(dim=(2, 3)).min() > 20

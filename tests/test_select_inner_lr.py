@@ -6,12 +6,13 @@ import shutil
 
 import pytest
 
-from core import evaluate, train
+from core import evaluate, evaluation, train, training
 from core.checkpoints import card_path, load_checkpoint
 from core.device import generator
-from core.meta import inner_config
+from core.registry import inner_config
 from core.omniglot import EpisodeConfig, load_omniglot, sample_episodes
-from tests.test_omniglot import write_characters
+from tests.helpers import tool_json
+from tests.omniglot_fixtures import write_characters
 
 EPISODES = 4
 GRID = [0.1, 0.4, 1.5]
@@ -24,7 +25,7 @@ def nested(tmp_path_factory):
     data = write_characters(root / "images", alphabets=("Alpha", "Beta", "Gamma"), characters=5, drawers=10)
     paths = {}
     for name, held_out in (("checkpoint", 1), ("validation", 2)):
-        cfg = train.default_config("omniglot", iterations=2, meta_batch=2, query=1, val_alphabets=held_out,
+        cfg = training.default_config("omniglot", iterations=2, meta_batch=2, query=1, val_alphabets=held_out,
                                    validation_tasks=2, validate_every=2, strategy="loop")
         paths[name] = root / f"{name}.pt"
         train.train(cfg, paths[name], data=[str(data)], device="cpu", progress=False)
@@ -37,9 +38,9 @@ def test_each_row_takes_the_best_alpha_on_the_alphabet_only_the_checkpoint_train
     model, theta, validation_card = load_checkpoint(validation)
     only_checkpoint = set(card["data"]["train_alphabets"]) - set(validation_card["data"]["train_alphabets"])
     assert len(only_checkpoint) == 1 and not only_checkpoint & set(card["data"]["val_alphabets"])
-    selected = evaluate.select_test_inner_lr(card, (model, theta, validation_card), GRID, data, episodes=EPISODES)
+    selected = evaluation.select_test_inner_lr(card, (model, theta, validation_card), GRID, data, episodes=EPISODES)
     rows = selected["selection"]["rows"]
-    assert [(r["ways"], r["shots"]) for r in rows] == list(evaluate.OMNIGLOT_REPORT)
+    assert [(r["ways"], r["shots"]) for r in rows] == list(evaluation.OMNIGLOT_REPORT)
     steps = card["config"]["test_steps"]
     characters = load_omniglot(data)
     alphabet_only = characters.without_alphabets(set(characters.alphabets) - only_checkpoint)
@@ -51,7 +52,7 @@ def test_each_row_takes_the_best_alpha_on_the_alphabet_only_the_checkpoint_train
         # the same episodes drawn here from that one alphabet, adapted at each α, give the same accuracies
         batch = sample_episodes(alphabet_only, EpisodeConfig(row["ways"], row["shots"], 5), EPISODES, generator(2024))
         for lr in GRID:
-            _, accuracies = evaluate.evaluate_steps(model, theta, batch, inner_config(card["algorithm"], lr, steps))
+            _, accuracies = evaluation.evaluate_steps(model, theta, batch, inner_config(card["algorithm"], lr, steps))
             assert float(accuracies[steps].mean()) == pytest.approx(means[lr], abs=1e-7)
     assert selected["selection"]["validation_sha256"] == validation_card["sha256"]
 
@@ -69,12 +70,11 @@ def test_the_report_and_paired_runs_use_each_rows_selected_alpha(nested, tmp_pat
     report = {(r["ways"], r["shots"]): r for r in written["metrics"]["report"]}
     assert {shape: row["inner_lr"] for shape, row in report.items()} == {
         (5, 1): 0.4, (5, 5): 0.1, (20, 1): 0.4, (2, 1): 1.5, (10, 1): 0.4}
-    for ways, shots, _, batch in evaluate.omniglot_report_episodes(card, data, EPISODES):
+    for ways, shots, _, batch in evaluation.omniglot_report_episodes(card, data, EPISODES):
         lr = report[(ways, shots)]["inner_lr"]
-        _, accuracies = evaluate.evaluate_steps(model, theta, batch, inner_config(card["algorithm"], lr, steps))
+        _, accuracies = evaluation.evaluate_steps(model, theta, batch, inner_config(card["algorithm"], lr, steps))
         assert float(accuracies[steps].mean()) == pytest.approx(report[(ways, shots)]["accuracy"][str(steps)]["mean"])
-    from bench import paired
-    rows = paired.paired_rows([str(checkpoint), str(copy)], data, EPISODES)
+    rows = tool_json("bench.paired", checkpoint, copy, "--data", *data, "--episodes", EPISODES)
     for row in rows:
         shape = (row["ways"], row["shots"])
         assert row["accuracy"][str(copy)]["mean"] == pytest.approx(report[shape]["accuracy"][str(steps)]["mean"])
@@ -96,8 +96,8 @@ def test_the_cli_writes_the_choice_into_the_card(nested, tmp_path, capsys):
     selection = card["metrics"]["test_inner_lr_selection"]
     assert card["test_inner_lr"] == {f"{r['ways']}x{r['shots']}": r["chosen"] for r in selection["rows"]}
     assert set(card["test_inner_lr"].values()) <= set(GRID)
-    assert evaluate.report_inner_lr(card, 5, 5) == card["test_inner_lr"]["5x5"]
-    assert evaluate.report_inner_lr(card, 3, 2) == card["config"]["inner_lr"]  # no row: the trained α
+    assert evaluation.report_inner_lr(card, 5, 5) == card["test_inner_lr"]["5x5"]
+    assert evaluation.report_inner_lr(card, 3, 2) == card["config"]["inner_lr"]  # no row: the trained α
 
 
 def test_a_validation_checkpoint_that_breaks_the_protocol_is_refused(nested, tmp_path, capsys):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from core.omniglot import preprocess_ink, preprocess_ink_batch, sketch_to_tensor, skeletonize_batch
+from core.ink import preprocess_ink, preprocess_ink_batch, sketch_to_tensor, skeletonize_batch
 
 
 def arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float) -> list[tuple[float, float]]:

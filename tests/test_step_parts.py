@@ -6,12 +6,12 @@ import json
 import pytest
 import torch
 
-from bench import step_parts
-from core import train
+from core import train, training
 from core.checkpoints import card_path, load_checkpoint
-from core.evaluate import omniglot_report, omniglot_report_episodes
+from core.evaluation import omniglot_report, omniglot_report_episodes
 from core.models import HEAD_PREFIX, loss, predict
-from tests.test_omniglot import write_characters
+from tests.helpers import run_tool, tool_json
+from tests.omniglot_fixtures import write_characters
 
 EPISODES = 4
 
@@ -21,7 +21,7 @@ def checkpoint(tmp_path_factory):
     """A Conv4 MAML checkpoint after 2 iterations on a generated 2-alphabet set (20 classes each)."""
     root = tmp_path_factory.mktemp("step_parts")
     data = write_characters(root / "images", alphabets=("Alpha", "Beta"), characters=5, drawers=10)
-    cfg = train.default_config("omniglot", iterations=2, meta_batch=2, query=1, val_alphabets=1,
+    cfg = training.default_config("omniglot", iterations=2, meta_batch=2, query=1, val_alphabets=1,
                                validation_tasks=2, validate_every=2, strategy="loop")
     path = root / "maml.pt"
     train.train(cfg, path, data=[str(data)], device="cpu", progress=False)
@@ -41,7 +41,7 @@ def naive_trajectory(model, theta, x_support, y_support, lr, steps):
 
 def test_step_parts_match_the_report_and_an_independent_inner_loop(checkpoint):
     path, data = checkpoint
-    rows = step_parts.step_part_rows(path, data, EPISODES)
+    rows = tool_json("bench.step_parts", path, "--data", *data, "--episodes", EPISODES)
     model, theta, card = load_checkpoint(path)
     steps, lr = card["config"]["test_steps"], card["config"]["inner_lr"]
     report = omniglot_report(model, theta, card, data, episodes=EPISODES)
@@ -59,33 +59,39 @@ def test_step_parts_match_the_report_and_an_independent_inner_loop(checkpoint):
 
     _, _, _, batch = next(omniglot_report_episodes(card, data, EPISODES))  # 5-way 1-shot
     theta = {key: value.detach() for key, value in theta.items()}
-    for i in range(EPISODES):  # each half of each step, against plain autograd
+    parts = []
+    for i in range(EPISODES):  # each half of each step, against plain autograd, episode by episode
         xs, ys, xq, yq = batch.x_support[i], batch.y_support[i], batch.x_query[i], batch.y_query[i]
-        measured = step_parts.step_part_accuracies(model, theta, xs, ys, xq, yq, lr, steps)
         phis = naive_trajectory(model, theta, xs, ys, lr, steps)
 
         def accuracy(phi):
             with torch.no_grad():
                 return float((predict(model, phi, xq, context=xs).argmax(-1) == yq).float().mean())
 
+        episode = []
         for k in range(1, steps + 1):
             before, after = phis[k - 1], phis[k]
             head = {**before, **{key: v for key, v in after.items() if key.startswith(HEAD_PREFIX)}}
             body = {**before, **{key: v for key, v in after.items() if not key.startswith(HEAD_PREFIX)}}
-            expected = [accuracy(before), accuracy(after), accuracy(head), accuracy(body)]
-            assert measured[k - 1].tolist() == pytest.approx(expected, abs=1e-6)
+            episode.append([accuracy(before), accuracy(after), accuracy(head), accuracy(body)])
+        parts.append(episode)
+    expected = torch.tensor(parts).mean(0)  # (steps, 4): the means over the row's episodes
+    for k, step in enumerate(rows[0]["steps"]):
+        measured = [step[part]["mean"] for part in ("before", "after", "head_only", "body_only")]
+        assert measured == pytest.approx(expected[k].tolist(), abs=1e-6)
 
 
-def test_step_parts_cli_prints_each_step_and_rejects_head_only_algorithms(checkpoint, tmp_path, capsys):
+def test_step_parts_cli_prints_each_step_and_rejects_head_only_algorithms(checkpoint, tmp_path):
     path, data = checkpoint
-    assert step_parts.main([path, "--data", *data, "--episodes", "2"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    result = run_tool("bench.step_parts", path, "--data", *data, "--episodes", 2)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
     assert len(lines) == 5 * 3 and lines[0].startswith("5-way 1-shot, step 1: ") and "body only" in lines[0]
     anil = tmp_path / "anil.pt"
     anil.write_bytes(open(path, "rb").read())
     card = json.loads(card_path(path).read_text())
     card_path(anil).write_text(json.dumps({**card, "algorithm": "anil", "checkpoint": anil.name}))
-    assert step_parts.main([str(anil), "--data", *data, "--episodes", "2"]) == 2
-    assert "moves the head alone" in capsys.readouterr().err
-    assert step_parts.main([path, "--data", *data, "--episodes", "0"]) == 2
-    assert "--episodes must be >= 1" in capsys.readouterr().err
+    refused = run_tool("bench.step_parts", anil, "--data", *data, "--episodes", 2)
+    assert refused.returncode == 2 and "moves the head alone" in refused.stderr
+    zero = run_tool("bench.step_parts", path, "--data", *data, "--episodes", 0)
+    assert zero.returncode == 2 and "--episodes must be >= 1" in zero.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import evaluate, train
+from core import evaluate, train, training
 from core.blackbox import BlackBoxRegressor, blackbox_predict
 from core.checkpoints import load_checkpoint
 from core.device import generator
@@ -24,6 +24,34 @@ from core.omniglot import CLASS_AUGMENT, AugmentConfig, augment_episodes, augmen
 from core.tasks import SinusoidDistribution, Task
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def recording_batches(monkeypatch) -> list[Task]:
+    """The training batches a run draws, in order, recorded as it draws them (validation batches left out)."""
+    drawn: list[Task] = []
+    sample = training.TaskSource.sample
+
+    def record(self, *args, validation=False, **kwargs):
+        batch = sample(self, *args, validation=validation, **kwargs)
+        if not validation and args[0] == self.cfg.meta_batch and len(drawn) < self.cfg.iterations:
+            drawn.append(batch)
+        return batch
+
+    monkeypatch.setattr(training.TaskSource, "sample", record)
+    return drawn
+
+
+def adam_over(cfg, batches: list[Task], gradient) -> dict:
+    """θ after Adam steps on gradient(θ, batch, t) for t = 1, 2, …: the update rule written out."""
+    model, _ = training.build_run_model(cfg)
+    theta = {key: value.requires_grad_() for key, value in params(model).items()}
+    optimizer = torch.optim.Adam(theta.values(), lr=cfg.meta_lr)
+    for t, batch in enumerate(batches, 1):
+        grads = gradient(model, {k: v.detach() for k, v in theta.items()}, batch, t)
+        for key, value in theta.items():
+            value.grad = grads[key]
+        optimizer.step()
+    return {key: value.detach() for key, value in theta.items()}
 
 
 def test_black_box_ignores_support_order_and_other_queries():
@@ -131,24 +159,25 @@ def test_class_map_acts_before_the_jitter():
     assert not torch.allclose(out, through(torch.cat([linear, shift], -1)), atol=1e-3)  # jitter first: another image
 
 
-def test_without_class_maps_episodes_are_jittered_as_before():
+def test_without_class_maps_every_image_gets_its_own_jitter():
     batch = _bar_episodes()
-    out = augment_episodes(batch, AugmentConfig(), generator(5))
-    gen = generator(5)  # the same draws, in the same order, as the recipe before class maps existed
-    torch.testing.assert_close(out.x_support, augment_images(batch.x_support, AugmentConfig(), gen))
-    torch.testing.assert_close(out.x_query, augment_images(batch.x_query, AugmentConfig(), gen))
+    same = Task(batch.x_support[:, :1].expand_as(batch.x_support).contiguous(), batch.y_support,
+                batch.x_query[:, :1].expand_as(batch.x_query).contiguous(), batch.y_query)  # one image, copied
+    out = augment_episodes(same, AugmentConfig(), generator(5))
+    flat = out.x_support.flatten(2)
+    assert all(not torch.allclose(flat[0, 0], flat[0, i]) for i in range(1, flat.shape[1]))  # independent draws
     assert CLASS_AUGMENT.per_class and not AugmentConfig().per_class
 
 
 def test_class_augment_reaches_training_and_the_card(tmp_path, capsys):
-    from tests.test_omniglot import write_characters
+    from tests.omniglot_fixtures import write_characters
 
     data = [str(write_characters(tmp_path / "data"))]
-    cfg = train.default_config("omniglot", ways=2, support=1, query=2, val_alphabets=1, meta_batch=4,
+    cfg = training.default_config("omniglot", ways=2, support=1, query=2, val_alphabets=1, meta_batch=4,
                                augment=True, class_augment=True, iterations=1, validate_every=1,
                                validation_tasks=2, strategy="loop", test_steps=1)
-    source = train.TaskSource(cfg, data)
-    plain = train.TaskSource(replace(cfg, class_augment=False), data)
+    source = training.TaskSource(cfg, data)
+    plain = training.TaskSource(replace(cfg, class_augment=False), data)
     gen = generator(0)
     expected = augment_episodes(sample_episodes(source.train_chars, source.training_episodes[0], 4, gen),
                                 CLASS_AUGMENT, gen)
@@ -159,9 +188,9 @@ def test_class_augment_reaches_training_and_the_card(tmp_path, capsys):
     card = train.train(cfg, tmp_path / "class.pt", data, progress=False)
     assert card["config"]["class_augment"] is True
     with pytest.raises(ValueError, match="use it with augment"):
-        train.default_config("omniglot", class_augment=True)
+        training.default_config("omniglot", class_augment=True)
     with pytest.raises(ValueError, match="class_augment is for the omniglot task"):
-        train.default_config("sinusoid", class_augment=True, augment=True)
+        training.default_config("sinusoid", class_augment=True, augment=True)
     assert train.main(["--task", "omniglot", "--iterations", "1", "--class-augment", "--data", *data,
                        "--out", str(tmp_path / "x.pt")]) == 2
     assert "use it with augment (--augment --class-augment)" in capsys.readouterr().err
@@ -195,16 +224,19 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
 
 
 def test_cosine_schedule_values_and_errors():
-    cfg = train.TrainConfig(iterations=4, meta_lr=0.2, schedule="cosine")
-    assert [round(train.meta_lr_at(cfg, t), 12) for t in (1, 2, 3, 4)] == [0.2, round(0.1 * (1 + 2 ** -0.5), 12),
-                                                                           0.1, round(0.1 * (1 - 2 ** -0.5), 12)]
-    assert train.meta_lr_at(train.TrainConfig(meta_lr=0.2), 1000) == 0.2
+    cfg = training.TrainConfig(iterations=10, meta_lr=0.2, schedule="cosine")
+    values = [training.meta_lr_at(cfg, t) for t in range(1, 11)]
+    assert values[0] == pytest.approx(0.2) and all(a > b > 0 for a, b in zip(values, values[1:]))
+    assert training.meta_lr_at(cfg, 6) == pytest.approx(0.1)  # half way through a half cosine: half of β
+    # a half cosine is point-symmetric about its midpoint: β_t + β_{T+2−t} = β
+    assert all(values[t - 1] + training.meta_lr_at(cfg, 12 - t) == pytest.approx(0.2) for t in range(2, 11))
+    assert training.meta_lr_at(training.TrainConfig(meta_lr=0.2), 1000) == 0.2
     with pytest.raises(ValueError, match="unknown schedule 'linear'"):
-        train.TrainConfig(schedule="linear")
+        training.TrainConfig(schedule="linear")
 
 
 def test_cosine_run_interrupted_and_resumed_equals_one_run(tmp_path):
-    cfg = train.default_config("sinusoid", iterations=5, validate_every=5, validation_tasks=5, meta_batch=4,
+    cfg = training.default_config("sinusoid", iterations=5, validate_every=5, validation_tasks=5, meta_batch=4,
                                strategy="loop", schedule="cosine")
     train.train(cfg, tmp_path / "whole.pt", progress=False)
     card = train.train(cfg, tmp_path / "parts.pt", progress=False, max_minutes=1e-9)  # stops after iteration 1
@@ -218,14 +250,14 @@ def test_cosine_run_interrupted_and_resumed_equals_one_run(tmp_path):
 
 
 def test_episode_mix_takes_its_shapes_in_turn_and_validation_keeps_the_main_shape(tmp_path):
-    from tests.test_omniglot import write_characters
+    from tests.omniglot_fixtures import write_characters
 
     data = [str(write_characters(tmp_path / "data"))]
-    cfg = train.default_config("omniglot", ways=2, support=1, query=1, val_alphabets=1, meta_batch=2,
+    cfg = training.default_config("omniglot", ways=2, support=1, query=1, val_alphabets=1, meta_batch=2,
                                episode_mix=["3x1:1", "4x2:1"], iterations=3, validate_every=3,
                                validation_tasks=2, strategy="loop", test_steps=1)
     assert cfg.episode_mix == ("3x1:1", "4x2:1")
-    source = train.TaskSource(cfg, data)
+    source = training.TaskSource(cfg, data)
     gen = generator(0)
     shapes = [(b.x_support.shape[1], b.x_query.shape[1], int(b.y_support.max()) + 1)
               for b in (source.sample(2, gen, iteration=t) for t in (1, 2, 3))]
@@ -239,13 +271,13 @@ def test_episode_mix_takes_its_shapes_in_turn_and_validation_keeps_the_main_shap
 
 
 def test_mirror_classes_reach_training_episodes_only(tmp_path):
-    from tests.test_omniglot import write_characters
+    from tests.omniglot_fixtures import write_characters
 
     data = [str(write_characters(tmp_path / "data"))]
-    cfg = train.default_config("omniglot", ways=5, support=1, query=1, val_alphabets=1, meta_batch=8,
+    cfg = training.default_config("omniglot", ways=5, support=1, query=1, val_alphabets=1, meta_batch=8,
                                episode_mix=["5x1:1", "3x1:1"], mirror_classes=True, iterations=2,
                                validate_every=2, validation_tasks=2, strategy="loop", test_steps=1)
-    source = train.TaskSource(cfg, data)
+    source = training.TaskSource(cfg, data)
     gen = generator(0)
     for iteration in (1, 2):  # every shape of the mix draws mirrored classes
         names = sum(source.sample(8, gen, iteration=iteration).info["classes"], [])
@@ -255,11 +287,11 @@ def test_mirror_classes_reach_training_episodes_only(tmp_path):
     card = train.train(cfg, tmp_path / "mirror.pt", data, progress=False)
     assert card["config"]["mirror_classes"] is True and card["data"]["mirrors_as_classes"] is True
     with pytest.raises(ValueError, match="mirror_classes is for the omniglot task"):
-        train.default_config("sinusoid", mirror_classes=True)
+        training.default_config("sinusoid", mirror_classes=True)
 
 
 def test_conv_init_reaches_the_model_and_the_card(tmp_path, capsys):
-    from tests.test_omniglot import write_characters
+    from tests.omniglot_fixtures import write_characters
 
     data = str(write_characters(tmp_path / "data"))
     argv = ["--task", "omniglot", "--iterations", "1", "--ways", "2", "--query", "1", "--val-alphabets", "1",
@@ -282,31 +314,24 @@ def test_conv_init_reaches_the_model_and_the_card(tmp_path, capsys):
 ])
 def test_episode_mix_rejects_bad_shapes_with_a_message(overrides, message):
     with pytest.raises(ValueError, match=message):
-        train.default_config("omniglot", **overrides)
+        training.default_config("omniglot", **overrides)
     with pytest.raises(ValueError, match="episode_mix is for the omniglot task"):
-        train.default_config("sinusoid", episode_mix=["5x1:5"])
+        training.default_config("sinusoid", episode_mix=["5x1:5"])
 
 
-def test_first_order_warm_start_takes_fomaml_then_maml_gradients(tmp_path):
-    cfg = train.default_config("sinusoid", iterations=3, first_order_iterations=2, validate_every=3,
+def test_first_order_warm_start_takes_fomaml_then_maml_gradients(tmp_path, monkeypatch):
+    cfg = training.default_config("sinusoid", iterations=3, first_order_iterations=2, validate_every=3,
                                validation_tasks=5, meta_batch=4, strategy="loop", train_steps=2)
-    assert [train.algorithm_at(cfg, t) for t in (1, 2, 3)] == ["fomaml", "fomaml", "maml"]
+    assert [training.algorithm_at(cfg, t) for t in (1, 2, 3)] == ["fomaml", "fomaml", "maml"]
+    batches = recording_batches(monkeypatch)
     warm = train.train(cfg, tmp_path / "warm.pt", progress=False)
-    assert warm["config"]["first_order_iterations"] == 2
-    # oracle: the same tasks and Adam, written out with the gradient each iteration should take
-    model, _ = train._build_model(cfg)
-    theta = {key: value.requires_grad_() for key, value in params(model).items()}
-    optimizer = torch.optim.Adam(theta.values(), lr=cfg.meta_lr)
-    source, sampler = train.TaskSource(cfg, None), generator(cfg.seed)
-    for algorithm in ("fomaml", "fomaml", "maml"):
-        batch = source.sample(cfg.meta_batch, sampler)
-        grads = meta_gradient(model, {k: v.detach() for k, v in theta.items()}, batch, algorithm,
-                              cfg.inner_lr, cfg.train_steps, "loop").grads
-        for key, value in theta.items():
-            value.grad = grads[key]
-        optimizer.step()
+    assert warm["config"]["first_order_iterations"] == 2 and len(batches) == 3
+    # oracle: Adam on the batches the run drew, with the gradient each iteration should take
+    expected = adam_over(cfg, batches, lambda model, theta, batch, t: meta_gradient(
+        model, theta, batch, ("fomaml", "fomaml", "maml")[t - 1], cfg.inner_lr, cfg.train_steps, "loop").grads)
     got = torch.load(tmp_path / "warm.pt", weights_only=True)
-    assert all(torch.equal(got[key], theta[key].detach()) for key in got)
+    assert all(torch.equal(got[key], expected[key]) for key in got)
+    monkeypatch.undo()
     for others in ({"first_order_iterations": 0}, {"first_order_iterations": 0, "algorithm": "fomaml"}):
         train.train(replace(cfg, **others), tmp_path / "other.pt", progress=False)
         other = torch.load(tmp_path / "other.pt", weights_only=True)
@@ -332,36 +357,29 @@ def test_first_order_warm_start_rejects_bad_values_with_a_message(argv, message,
 
 
 def test_multi_step_loss_weights_anneal_from_uniform_to_the_last_step():
-    cfg = train.TrainConfig(iterations=4, train_steps=3, multi_step_loss=True)
-    weights = [train.step_weights_at(cfg, t) for t in (1, 2, 3, 4)]
-    for t, w in enumerate(weights, 1):
-        early = (1 - (t - 1) / 4) / 3
-        assert w == pytest.approx((early, early, 1 - 2 * early)) and sum(w) == pytest.approx(1.0)
-    assert weights[0] == pytest.approx((1 / 3,) * 3)
-    assert train.step_weights_at(replace(cfg, multi_step_loss=False), 1) is None
+    cfg = training.TrainConfig(iterations=100, train_steps=3, multi_step_loss=True)
+    weights = [training.step_weights_at(cfg, t) for t in range(1, 101)]
+    assert weights[0] == pytest.approx((1 / 3,) * 3)  # uniform at the start
+    assert all(sum(w) == pytest.approx(1.0) and min(w) >= 0 and w[0] == w[1] for w in weights)
+    assert all(a[0] > b[0] and a[2] < b[2] for a, b in zip(weights, weights[1:]))  # weight moves to the last step
+    assert weights[-1][0] < 0.01 and weights[-1][2] > 0.98  # and the run ends on nearly the plain objective
+    assert training.step_weights_at(replace(cfg, multi_step_loss=False), 1) is None
 
 
-def test_multi_step_loss_trains_with_the_annealed_weights(tmp_path):
-    cfg = train.default_config("sinusoid", iterations=3, first_order_iterations=1, validate_every=3,
+def test_multi_step_loss_trains_with_the_annealed_weights(tmp_path, monkeypatch):
+    cfg = training.default_config("sinusoid", iterations=3, first_order_iterations=1, validate_every=3,
                                validation_tasks=5, meta_batch=4, strategy="loop", train_steps=2,
                                multi_step_loss=True)
+    batches = recording_batches(monkeypatch)
     card = train.train(cfg, tmp_path / "msl.pt", progress=False)
     assert card["config"]["multi_step_loss"] is True
-    # oracle: the same tasks and Adam, each iteration's gradient taken with the weights it should use
-    model, _ = train._build_model(cfg)
-    theta = {key: value.requires_grad_() for key, value in params(model).items()}
-    optimizer = torch.optim.Adam(theta.values(), lr=cfg.meta_lr)
-    source, sampler = train.TaskSource(cfg, None), generator(cfg.seed)
-    for t, algorithm in zip((1, 2, 3), ("fomaml", "maml", "maml")):
-        batch = source.sample(cfg.meta_batch, sampler)
-        early = (1 - (t - 1) / 3) / 2
-        grads = meta_gradient(model, {k: v.detach() for k, v in theta.items()}, batch, algorithm,
-                              cfg.inner_lr, cfg.train_steps, "loop", step_weights=(early, 1 - early)).grads
-        for key, value in theta.items():
-            value.grad = grads[key]
-        optimizer.step()
+    # oracle: Adam on the batches the run drew, each gradient taken with that iteration's weights
+    expected = adam_over(cfg, batches, lambda model, theta, batch, t: meta_gradient(
+        model, theta, batch, ("fomaml", "maml", "maml")[t - 1], cfg.inner_lr, cfg.train_steps, "loop",
+        step_weights=training.step_weights_at(cfg, t)).grads)
     got = torch.load(tmp_path / "msl.pt", weights_only=True)
-    assert all(torch.equal(got[key], theta[key].detach()) for key in got)
+    assert all(torch.equal(got[key], expected[key]) for key in got)
+    monkeypatch.undo()
     train.train(replace(cfg, multi_step_loss=False), tmp_path / "plain.pt", progress=False)
     plain = torch.load(tmp_path / "plain.pt", weights_only=True)
     assert not all(torch.allclose(got[key], plain[key]) for key in got)
@@ -380,3 +398,34 @@ def test_multi_step_loss_rejects_what_it_cannot_weigh(argv, message, tmp_path, c
     assert err.startswith("error: ") and "Traceback" not in err
     assert re.search(message, err)
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_two_algorithms_side_by_side_share_theta_zero_and_the_task_stream(monkeypatch):
+    cfg = training.default_config("sinusoid", iterations=4, validate_every=2, validation_tasks=5, meta_batch=4,
+                                  strategy="loop")
+    batches = recording_batches(monkeypatch)
+    records = list(training.meta_train(cfg, algorithms=("maml", "fomaml"), theta_every=1))
+    monkeypatch.undo()
+    assert [r.iteration for r in records] == [0, 1, 2, 3, 4] and len(batches) == 4  # one batch per iteration
+    assert records[0].info.strategies == {"maml": "loop", "fomaml": "loop"} and records[-1].last
+    start = records[0].theta
+    assert all(torch.equal(start["maml"][k], start["fomaml"][k]) for k in start["maml"])
+    assert [r.iteration for r in records if r.validation] == [2, 4]
+    assert all(set(r.losses) == {"maml", "fomaml"} and r.seconds["maml"] > 0 for r in records[1:])
+    for name in ("maml", "fomaml"):  # each side equals its own run alone, iteration by iteration
+        alone = list(training.meta_train(replace(cfg, algorithm=name), theta_every=1))
+        for together, single in zip(records, alone):
+            assert all(torch.equal(together.theta[name][k], single.theta[name][k]) for k in single.theta[name])
+            assert together.losses.get(name) == single.losses.get(name)
+    final = records[-1].theta
+    assert not all(torch.allclose(final["maml"][k], final["fomaml"][k]) for k in final["maml"])
+
+
+def test_a_stopped_run_keeps_what_it_learned():
+    cfg = training.default_config("sinusoid", iterations=1000, validate_every=500, validation_tasks=5, meta_batch=4,
+                                  strategy="loop")
+    for record in training.meta_train(cfg, theta_every=1):
+        if record.iteration == 3:
+            break  # the page's Stop: the generator is simply not asked for more
+    short = list(training.meta_train(replace(cfg, iterations=3, validate_every=3)))[-1]
+    assert all(torch.equal(record.theta["maml"][k], short.theta["maml"][k]) for k in short.theta["maml"])

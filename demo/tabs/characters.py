@@ -236,7 +236,7 @@ def build(store: CheckpointStore) -> None:
                                 label=text("control.algorithm"), info=text("characters.algorithm.info"))
         inner_lr = slider("characters.inner_lr", **inner_lr_setting(store, first))
         steps = slider("characters.steps", info=hints(store, "omniglot", first)["steps_info"])
-        delay = slider("characters.delay", elem_id="characters-delay")
+        delay = slider("characters.delay")
     checkpoint_note = gr.Markdown(store.note("omniglot", first), elem_id="characters-checkpoint")
     with gr.Row():
         adapt = gr.Button(text("control.adapt"), variant="primary", elem_id="characters-adapt")

@@ -195,10 +195,9 @@ def build(store: CheckpointStore) -> None:
                                     label=text("control.algorithm"), info=text("sinusoid.algorithm.info"))
             checkpoint_note = gr.Markdown(store.note("sinusoid", first), elem_id="sinusoid-checkpoint")
             inner_lr = slider("sinusoid.inner_lr", info=hint["inner_lr_info"])
-            steps = slider("sinusoid.steps", info=hint["steps_info"], elem_id="sinusoid-steps")
+            steps = slider("sinusoid.steps", info=hint["steps_info"])
             with gr.Row():
-                delay = slider("sinusoid.delay", info=text("sinusoid.delay.info", seconds=PAUSE_LIMIT_S),
-                               elem_id="sinusoid-delay")
+                delay = slider("sinusoid.delay", info=text("sinusoid.delay.info", seconds=PAUSE_LIMIT_S))
                 seed = gr.Number(LIMITS["sinusoid.seed"].value, precision=0, minimum=0,
                                  label=text("sinusoid.seed.label"), info=text("sinusoid.seed.info"))
             with gr.Row():

@@ -1,0 +1,68 @@
+"""Driving Debian's Chromium with Playwright, for the browser tests and the screenshots."""
+from __future__ import annotations
+
+import time
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def draw(page, container: str, points: list[tuple[float, float]]) -> None:
+    """Pick the Brush tool in a Sketchpad/ImageEditor, then drag through `points` (fractions of the canvas)."""
+    page.locator(f"{container} button[aria-label='Brush']").click()
+    canvas = page.locator(f"{container} canvas").first
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + points[0][0] * box["width"], box["y"] + points[0][1] * box["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for fx, fy in points[1:]:
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=3)
+    page.mouse.up()
+    time.sleep(0.3)
+
+
+def watch_status(page, selector: str, until: str, timeout: float = 90.0) -> list[str]:
+    """Every distinct text the status shows until it contains `until`."""
+    seen: list[str] = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        text = page.locator(selector).inner_text()
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+        if until in text:
+            return seen
+        time.sleep(0.03)
+    raise AssertionError(f"'{until}' never appeared; saw {seen}")
+
+
+# the canvas element is wider than the 280×280 picture it shows: draw in its central part
+SHAPES = [[(0.38, 0.25), (0.62, 0.75)], [(0.5, 0.25), (0.62, 0.5), (0.5, 0.75), (0.38, 0.5), (0.5, 0.25)],
+          [(0.5, 0.2), (0.5, 0.8), (0.4, 0.8)]]
+
+
+def add_three_classes(page) -> None:
+    """Draw one example of each of three shapes as Class 1, 2, 3 in the Characters tab."""
+    for label, shape in enumerate(SHAPES):
+        page.locator("#class-choice input").click()
+        page.get_by_role("option", name=f"Class {label + 1}").click()
+        add_drawing(page, shape)
+
+
+def add_drawing(page, shape, attempts: int = 3) -> None:
+    """Draw in the example sketchpad and press Add until the support sheet shows it.
+
+    After each Add the page wipes the sketchpad; on a loaded machine that can land after the
+    next stroke, so a drawing that did not arrive is drawn again.
+    """
+    for _ in range(attempts):
+        time.sleep(1.5)  # let the previous Add's wipe finish
+        draw(page, "#example-sketch", shape)
+        before = page.locator("#support-sheet img").get_attribute("src")
+        page.locator("#add-example").click()
+        try:
+            page.wait_for_function("(before) => { const img = document.querySelector('#support-sheet img');"
+                                   " return img && img.src !== before; }", arg=before, timeout=20_000)
+            return
+        except Exception:  # noqa: BLE001 - the stroke was wiped: try again
+            continue
+    raise AssertionError("the support sheet never showed the drawing")
