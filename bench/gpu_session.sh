@@ -6,7 +6,7 @@
 # Usage (on a CUDA machine, from the repo root): OUT=dir DEADLINE=560 bash bench/gpu_session.sh
 #
 # RUNS (default "maml fomaml anil") names the runs: an algorithm, or NAME=ALGORITHM for a variant, e.g.
-# RUNS="maml5=maml" FLAGS_maml5="--support 5" trains MAML on 5-shot episodes. ITERATIONS_NAME fixes a
+# RUNS="maml1=maml" FLAGS_maml1="--support 1" trains MAML on 1-shot episodes. ITERATIONS_NAME fixes a
 # run's iterations instead of calibrating them (e.g. to match what the CPU recipe can train in an hour).
 # MAML runs take first-order MAML's gradient for the first 3/7 of their iterations, as the Makefile's.
 #
@@ -25,12 +25,10 @@ algo_of() { echo "${1#*=}"; }
 setting() { local variable="$1_$2"; echo "${!variable:-}"; }  # setting FLAGS maml5 → $FLAGS_maml5
 DATA=${DATA:-.data/omniglot/images_background_small1.zip .data/omniglot/images_background_small2.zip}
 WORK=$(mktemp -d); mkdir -p "$OUT"
-# The Makefile's character recipe; only the iterations (and MAML's warm start, the same 3/7 share) differ.
-# All three train on 5-shot episodes there, so here too unless FLAGS_maml, FLAGS_fomaml or FLAGS_anil says
-# otherwise (FLAGS_maml= for 1-shot).
-FLAGS_maml=${FLAGS_maml---support 5}; FLAGS_fomaml=${FLAGS_fomaml---support 5}; FLAGS_anil=${FLAGS_anil---support 5}
-RECIPE="--task omniglot --augment --mirror-classes --train-steps 3 --query 5 --schedule cosine
-        --validation-tasks 100 --data $DATA --device $DEVICE --quiet"
+# The Makefile's character recipe, read from the Makefile itself (`make -s print-OMNIGLOT_RECIPE`), so both train
+# the same thing; only the iterations (and MAML's warm start, the same 3/7 share) differ. FLAGS_<name> adds flags
+# to a run of this script (a variant): they come last, so they override the recipe's.
+RECIPE="$(make -s print-OMNIGLOT_RECIPE) --val-alphabets 2 --data $DATA --device $DEVICE --quiet"
 finish() { rm -f "$WORK"/*.state.pt "$WORK"/calibrate_*.pt; tar -C "$WORK" -czf "$OUT/session.tar.gz" .; }
 trap finish EXIT
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
