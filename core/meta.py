@@ -170,7 +170,7 @@ def default_memory_budget(device: torch.device, loop_peak: int) -> int:
     """How much tensor memory a strategy may take when the caller does not say.
 
     GPU: a quarter of the free memory (it is the accelerator's own). CPU: the loop's peak plus
-    max(20%, 16 MiB): the RAM is shared with the server's other sessions, so a batched strategy
+    max(20%, 16 MiB): the RAM is shared with whatever else the machine runs, so a batched strategy
     must win on time without multiplying memory (W2's vmap would take ~30× the loop's).
     """
     if device.type == "cuda":

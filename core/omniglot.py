@@ -209,19 +209,26 @@ def _sources_digest(sources: list[Path]) -> str:
     return digest.hexdigest()
 
 
+class DownloadFailed(RuntimeError):
+    """Omniglot could not be downloaded; `reason` is the failure in one line."""
+
+    def __init__(self, root: PathLike, reason: str):
+        self.reason = reason
+        super().__init__(f"Omniglot could not be downloaded to {root}: {reason}")
+
+
 def download_omniglot(root: PathLike, background: bool = True) -> Path:
     """Download (or find already downloaded) Omniglot with torchvision; the extracted image folder.
 
     background=True gives `images_background` (964 characters), False `images_evaluation`.
-    Raises RuntimeError with a one-line reason when the download fails (e.g. offline).
+    Raises DownloadFailed, with a one-line `reason`, when the download fails (e.g. offline).
     """
     try:
         import torchvision  # only for the download: keeps `import core` lean
 
         dataset = torchvision.datasets.Omniglot(str(root), background=background, download=True)
     except Exception as error:  # noqa: BLE001 - any failure means the same thing to the caller
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
-        raise RuntimeError(f"Omniglot could not be downloaded to {root}: {reason}") from error
+        raise DownloadFailed(root, " ".join(f"{type(error).__name__}: {error}".split())) from error
     return Path(dataset.target_folder)
 
 

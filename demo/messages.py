@@ -200,6 +200,7 @@ The small pictures are the 28×28 inputs the network actually sees.
     "checkpoint.tampered": {"en": "its file does not match the sha256 published for it"},
     "checkpoint.none_for": {"en": "no checkpoint for algorithm {value} in this tab; choose one of: {names}"},
     "checkpoint.none": {"en": "none"},
+    "checkpoint.unavailable": {"en": "{reason}"},
     "card.trained": {"en": "**{label}** checkpoint: {iterations:,} meta-iterations"},
     "card.warm_start": {"en": " (the first {iterations:,} first-order)"},
     "card.alphabets": {"en": " on {count} alphabets ({episodes})"},

@@ -19,14 +19,17 @@ from core.device import default_device
 from core.omniglot import training_episode_shapes
 from core.registry import ALGORITHMS, TASKS
 from demo.errors import excerpt
-from demo.messages import text
+from demo.messages import Problem, text
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 log = logging.getLogger("maml_playground")
 
 
-class CheckpointUnavailable(ValueError):
+class CheckpointUnavailable(Problem):
     """A checkpoint that is missing, or disabled because it failed a check (the message says which)."""
+
+    def __init__(self, reason: str):
+        super().__init__("checkpoint.unavailable", reason=reason)
 
 
 class CheckpointStore:

@@ -6,9 +6,9 @@ import torch
 
 from core.device import generator, measure_peak_memory
 from core.inner import InnerConfig
-from core.trace import trace_records
 from core.meta import meta_gradient
 from core.omniglot import CLASS_AUGMENT, augment_episodes
+from core.trace import trace_records
 from tests.helpers import pattern_episodes, sinusoid_batch, tiny_conv, tiny_mlp
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")

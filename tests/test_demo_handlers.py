@@ -11,6 +11,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from core.checkpoints import write_manifest
+from core.omniglot import DownloadFailed
 from demo import build_app, inputs
 from demo.messages import Problem
 from demo.session import Playback, Wait, step_once, toggle_pause
@@ -163,7 +164,7 @@ def test_characters_need_every_class_filled(store):
 
 def test_gallery_says_so_in_one_line_when_offline(tmp_path, monkeypatch):
     def offline(root, background=True):
-        raise RuntimeError(f"Omniglot could not be downloaded to {root}: URLError: no network")
+        raise DownloadFailed(root, "URLError: no network")
 
     monkeypatch.setattr(characters, "download_omniglot", offline)
     gallery, files, note = characters.load_gallery(tmp_path)

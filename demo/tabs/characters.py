@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.omniglot import download_omniglot
+from core.omniglot import DownloadFailed, download_omniglot
 from core.registry import inner_config
 from core.trace import trace_records
 from demo import inputs, plots
@@ -21,7 +21,7 @@ from demo.limits import LIMITS
 from demo.messages import Problem, text
 from demo.serving import COMPUTE, LIGHT, computes
 from demo.session import Playback, divergence_note, ending_text, play, stop
-from demo.store import CheckpointStore, CheckpointUnavailable, hints
+from demo.store import CheckpointStore, hints
 
 OUTPUTS = 6  # probabilities, losses, distances, status, query picture, device badge
 NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
@@ -101,9 +101,8 @@ def load_gallery(root: Path = OMNIGLOT_CACHE):
     """Omniglot characters to pick from, downloaded once by torchvision; one line if that fails."""
     try:
         folder = download_omniglot(root, background=False)
-    except RuntimeError as error:
-        reason = str(error).split(":", 2)[-1].strip()[:120]
-        return gr.update(visible=False), [], text("characters.gallery_failed", reason=reason)
+    except DownloadFailed as error:
+        return gr.update(visible=False), [], text("characters.gallery_failed", reason=error.reason[:120])
     files = sorted(folder.glob("*/character*/*.png"))
     if not files:
         return gr.update(visible=False), [], text("characters.gallery_empty")
@@ -140,10 +139,7 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
     steps = checked_number(steps, "characters.steps")
     inner_lr = checked_number(inner_lr, "characters.inner_lr")
     delay = checked_number(delay, "characters.delay")
-    try:
-        model, theta, _ = store.get("omniglot", algorithm)
-    except CheckpointUnavailable as error:
-        raise gr.Error(str(error)) from None
+    model, theta, _ = store.get("omniglot", algorithm)  # CheckpointUnavailable says why it cannot
     try:
         query = inputs.character_tensor(query_sketch, sketch="characters.query_sketch")
     except Problem:

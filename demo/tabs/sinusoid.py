@@ -17,7 +17,7 @@ from demo.limits import LIMITS
 from demo.messages import Problem, text
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
 from demo.session import PAUSE_LIMIT_S, Playback, divergence_note, ending_text, play, step_once, stop, toggle_pause
-from demo.store import CheckpointStore, CheckpointUnavailable, hints
+from demo.store import CheckpointStore, hints
 
 SOURCES = ("sine", "draw", "click")  # keys of the support-set choices
 GRID = 200  # points of the plotted x-grid
@@ -87,10 +87,7 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
     steps = checked_number(steps, "sinusoid.steps")
     inner_lr = checked_number(inner_lr, "sinusoid.inner_lr")
     delay = checked_number(delay, "sinusoid.delay")
-    try:
-        model, theta, _ = store.get("sinusoid", algorithm)
-    except CheckpointUnavailable as error:
-        raise gr.Error(str(error)) from None
+    model, theta, _ = store.get("sinusoid", algorithm)  # CheckpointUnavailable says why it cannot
     playback = playback or Playback()
     task = curve_task.task.to(store.device)
     grid = torch.linspace(*inputs.X_RANGE, GRID, device=store.device).reshape(-1, 1)
