@@ -69,7 +69,7 @@ def test_characters_through_the_api(client, tmp_path):
 def readme_snippet() -> str:
     """The Python block of the README's "Driving it from Python" section."""
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("### Driving it from Python"):]
+    section = text[text.index("## Driving it from Python"):]
     return section[section.index("```python\n") + len("```python\n"):section.index("\n```\n")]
 
 
