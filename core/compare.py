@@ -4,6 +4,8 @@ and, measured apart, what each costs.
 `compare_gradients` is pure: given the gradients (dicts of tensors with θ's keys), it returns
 cosines per layer and in total, norms, and ‖g − g_ref‖, the term a first-order method drops.
 `measure_cost` times a computation and takes its peak memory, on the CPU or the GPU.
+`imaml_gradient` is the fifth method (implicit MAML), `hessian_term` the one-step decomposition
+g_MAML = g_FO − α·H·g_FO, and `autograd_graph` what `create_graph=True` keeps.
 """
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import torch
+from torch import Tensor, nn
 
 from core.device import measure_peak_memory, synchronize
-from core.models import Params, layer_of
+from core.inner import InnerConfig, support_gradient, trajectory, ways_of
+from core.models import Params, layer_of, loss
+from core.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -86,3 +91,144 @@ def measure_cost(compute: Callable[[], Any], device: torch.device, repeats: int 
         run()
         times.append(time.perf_counter() - start)
     return result, Cost(statistics.median(times), peak, str(device))
+
+
+def hessian_vector_product(model: nn.Module, phi: Params, x_support: Tensor, y_support: Tensor,
+                           vector: Params) -> Params:
+    """H·v with H = ∇²L_support(φ) over φ's keys, by double backward at a fixed φ (no graph to θ)."""
+    leaves = {key: value.detach().requires_grad_() for key, value in phi.items()}
+    with torch.enable_grad():
+        grads = torch.autograd.grad(loss(model, leaves, x_support, y_support), list(leaves.values()),
+                                    create_graph=True)
+        dot = sum((g * vector[key]).sum() for key, g in zip(leaves, grads))
+        product = torch.autograd.grad(dot, list(leaves.values()))
+    return {key: value.detach() for key, value in zip(leaves, product)}
+
+
+def hessian_term(model: nn.Module, theta: Params, task: Task, inner_lr: float) -> dict[str, Params]:
+    """The one-step decomposition of MAML's meta-gradient for one task:
+
+        φ_1 = φ_0 − α∇L_support(φ_0),   g_FO = ∇_φ L_query(φ_1),   g_MAML = g_FO − α·H(φ_0)·g_FO
+
+    over θ's keys (H is the support loss's Hessian at φ_0 = task_params(θ), over every key of φ,
+    so a per-task head that depends on θ is counted). Returns g_FO, the term α·H·g_FO, and their
+    difference g_FO − α·H·g_FO, each restricted to θ's keys.
+    """
+    theta = {key: value.detach() for key, value in theta.items()}
+    ways = ways_of(task)
+    path = trajectory(model, theta, task.x_support, task.y_support, InnerConfig(inner_lr, 1, first_order=True), ways,
+                      functional=False)
+    phi = {key: value.detach().requires_grad_() for key, value in path.phis[1].items()}
+    with torch.enable_grad():
+        query_loss = loss(model, phi, task.x_query, task.y_query, context=task.x_support)
+        g_fo = dict(zip(phi, torch.autograd.grad(query_loss, list(phi.values()))))
+    curvature = hessian_vector_product(model, path.phis[0], task.x_support, task.y_support, g_fo)
+    term = {key: inner_lr * curvature[key] for key in theta}
+    return {"first_order": {key: g_fo[key] for key in theta}, "hessian_term": term,
+            "maml": {key: g_fo[key] - term[key] for key in theta}}
+
+
+def imaml_gradient(model: nn.Module, theta: Params, batch: Task, inner_lr: float, steps: int, lam: float = 1.0,
+                   cg_steps: int = 10) -> Params:
+    """Implicit MAML (Rajeswaran et al. 2019), 1/T Σ_i over the batch:
+
+        φ_i ≈ argmin_φ L_support,i(φ) + λ/2 ‖φ − φ_0‖²   (S steps of φ ← φ − α(∇L_support(φ) + λ(φ − φ_0)))
+        g_i = v_i restricted to θ's keys, where (I + H_i/λ) v_i = ∇L_query,i(φ_i), H_i = ∇²L_support,i(φ_i)
+
+    solved by `cg_steps` of conjugate gradient with Hessian-vector products. The inner steps keep
+    no graph, so memory does not grow with S. φ_0 = task_params(θ): a per-task head starts, and is
+    pulled back to, zero.
+    """
+    if not (lam > 0 and math.isfinite(lam)):
+        raise ValueError(f"iMAML's λ must be a finite number > 0, got {lam}")
+    theta = {key: value.detach() for key, value in theta.items()}
+    ways = ways_of(batch[0])
+    total: Params = {key: torch.zeros_like(value) for key, value in theta.items()}
+    for i in range(len(batch)):
+        task = batch[i]
+        start = model.task_params(theta, ways)
+        phi = dict(start)
+        for _ in range(steps):
+            grads = support_gradient(model, phi, list(phi), task.x_support, task.y_support, create_graph=False,
+                                     functional=False)
+            phi = {key: (phi[key] - inner_lr * (grads[key] + lam * (phi[key] - start[key]))).detach() for key in phi}
+        leaves = {key: value.detach().requires_grad_() for key, value in phi.items()}
+        with torch.enable_grad():
+            query_loss = loss(model, leaves, task.x_query, task.y_query, context=task.x_support)
+            rhs = dict(zip(leaves, torch.autograd.grad(query_loss, list(leaves.values()))))
+
+        def operator(v: Params) -> Params:  # (I + H/λ) v
+            hv = hessian_vector_product(model, phi, task.x_support, task.y_support, v)
+            return {key: v[key] + hv[key] / lam for key in v}
+
+        solution = conjugate_gradient(operator, rhs, cg_steps)
+        total = {key: total[key] + solution[key] for key in theta}
+    return {key: value / len(batch) for key, value in total.items()}
+
+
+def conjugate_gradient(operator, rhs: Params, steps: int, tolerance: float = 1e-10) -> Params:
+    """x ≈ A⁻¹ b for a symmetric positive-definite A given as operator(v) = A·v, from x = 0, in at most
+    `steps` iterations, stopping once ‖b − A·x‖ ≤ tolerance·‖b‖."""
+    def dot(a: Params, b: Params) -> Tensor:
+        return sum((a[key] * b[key]).sum() for key in a)
+
+    x = {key: torch.zeros_like(value) for key, value in rhs.items()}
+    residual = {key: value.clone() for key, value in rhs.items()}
+    direction = {key: value.clone() for key, value in rhs.items()}
+    rs = dot(residual, residual)
+    enough = tolerance**2 * float(rs)
+    for _ in range(steps):
+        if float(rs) <= enough:
+            break
+        ad = operator(direction)
+        step = rs / dot(direction, ad)
+        x = {key: x[key] + step * direction[key] for key in x}
+        residual = {key: residual[key] - step * ad[key] for key in x}
+        new = dot(residual, residual)
+        direction = {key: residual[key] + (new / rs) * direction[key] for key in x}
+        rs = new
+    return x
+
+
+@dataclass(frozen=True)
+class GraphSize:
+    nodes: int  # autograd nodes reachable from the meta-objective
+    saved_bytes: int  # bytes of the tensors those nodes saved for the backward pass (each storage once)
+
+
+def autograd_graph(model: nn.Module, theta: Params, task: Task, inner_lr: float, steps: int,
+                   create_graph: bool) -> GraphSize:
+    """The autograd graph of one task's meta-objective L_query(φ_S(θ)), with or without `create_graph`.
+
+    Walks grad_fn from the objective and sums the tensors each node saved (its `_saved_*` fields).
+    With create_graph=True the graph holds every inner step's backward pass (what second order
+    differentiates through); without it, each inner gradient is a constant and only the forward
+    passes remain.
+    """
+    leaves = {key: value.detach().requires_grad_() for key, value in theta.items()}
+    cfg = InnerConfig(inner_lr, steps, first_order=not create_graph)
+    with torch.enable_grad():
+        path = trajectory(model, leaves, task.x_support, task.y_support, cfg, ways_of(task), x_query=task.x_query,
+                          functional=False)
+        objective = path.query_metrics(steps, task.y_query)[0]
+    seen, stack, storages, saved = set(), [objective.grad_fn], set(), 0
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        for name in dir(node):
+            if not name.startswith("_saved_"):
+                continue
+            try:
+                value = getattr(node, name)
+            except RuntimeError:  # a saved tensor already freed
+                continue
+            for tensor in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(tensor, Tensor) and tensor.numel():
+                    key = (tensor.untyped_storage().data_ptr(), tensor.untyped_storage().nbytes())
+                    if key not in storages:
+                        storages.add(key)
+                        saved += key[1]
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return GraphSize(len(seen), saved)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Collection
 
 import torch
 from torch import Tensor, nn
@@ -101,7 +102,7 @@ class Trajectory:
     """
 
     model: nn.Module
-    phis: list[Params]  # φ_0 = task_params(θ), φ_1, …, φ_S
+    phis: list[Params | None]  # φ_0 = task_params(θ), φ_1, …, φ_S (None for a step not kept)
     x_support: Tensor
     y_support: Tensor
     x_query: Tensor | None
@@ -125,7 +126,7 @@ class Trajectory:
 
 def trajectory(model: nn.Module, theta: Params, x_support: Tensor, y_support: Tensor, cfg: InnerConfig,
                ways: int | None = None, x_query: Tensor | None = None, functional: bool = True,
-               timed: bool = False) -> Trajectory:
+               timed: bool = False, keep: Collection[int] | None = None) -> Trajectory:
     """φ_0 = task_params(θ) and S inner steps φ_{k+1} = φ_k − α ∇_φ L_support(φ_k).
 
     Keys outside `cfg.adapt` are carried over untouched, and so are those of
@@ -134,7 +135,9 @@ def trajectory(model: nn.Module, theta: Params, x_support: Tensor, y_support: Te
     h(x_support; θ) are the same at every step: they are computed once (with the query's, in one
     pass over [support; query], when `x_query` is given) and each step runs the head alone.
     `functional` picks how each gradient is taken (see `support_gradient`); the values are the
-    same. `timed` records each step's wall time (waiting for the GPU).
+    same. `timed` records each step's wall time (waiting for the GPU). `keep` names the steps k whose
+    φ_k the caller will read (None: all; φ_0 and φ_S always): the others are not held, so a first-order
+    loop's memory does not grow with S.
     """
     phi = model.task_params(theta, ways)
     adapted = [key for key in phi if cfg.adapts(key)]
@@ -151,20 +154,20 @@ def trajectory(model: nn.Module, theta: Params, x_support: Tensor, y_support: Te
             inputs, query_features = joint_features(model, phi, x_support, x_query)
         part = "head"
     phis, seconds = [phi], []
-    for keys in moves:
+    for k, keys in enumerate(moves, 1):
         begin = time.perf_counter()
         phi = inner_step(model, phi, keys, inputs, y_support, cfg, functional, part)
         if timed:
             _synchronize(phi)
             seconds.append(time.perf_counter() - begin)
-        phis.append(phi)
+        phis.append(phi if keep is None or k in keep or k == cfg.steps else None)
     return Trajectory(model, phis, x_support, y_support, x_query, body_still, seconds, query_features)
 
 
 def adapt(model: nn.Module, theta: Params, x_support: Tensor, y_support: Tensor,
           cfg: InnerConfig, ways: int | None = None, functional: bool = True) -> Params:
     """φ_S: the task-specific parameters after `cfg.steps` inner steps from θ."""
-    return trajectory(model, theta, x_support, y_support, cfg, ways, functional=functional).phis[-1]
+    return trajectory(model, theta, x_support, y_support, cfg, ways, functional=functional, keep=()).phis[-1]
 
 
 def output_metrics(model: nn.Module, output: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -64,11 +64,11 @@ def task_meta_gradient(model: nn.Module, algorithm: str, cfg: InnerConfig, ways:
 
     def adapted_metrics(theta, xs, ys, xq, yq):
         """(objective, L_query(φ_S), accuracy of φ_S)."""
-        path = trajectory(model, theta, xs, ys, cfg, ways, x_query=xq, functional=functional)
+        read = [k for k in range(1, cfg.steps) if weights[k - 1]]  # the earlier steps the objective weighs
+        path = trajectory(model, theta, xs, ys, cfg, ways, x_query=xq, functional=functional, keep=read)
         objective = 0.0
-        for k in range(1, cfg.steps):  # an earlier step of weight 0 needs no query pass
-            if weights[k - 1]:
-                objective = objective + weights[k - 1] * path.query_metrics(k, yq)[0]
+        for k in read:  # an earlier step of weight 0 needs no query pass
+            objective = objective + weights[k - 1] * path.query_metrics(k, yq)[0]
         query_loss, accuracy, _ = path.query_metrics(cfg.steps, yq)  # φ_S (φ_0 when S = 0)
         return objective + weights[-1] * query_loss, query_loss, accuracy
 
