@@ -7,8 +7,9 @@ W2: Conv4, 5-way 1-shot with 15 queries per class, meta-batch 32.
 For each inner-step count and algorithm, the engine picks its strategy by measurement
 (core.meta.choose_strategy), then both it and the naive per-task autograd.grad loop
 (bench.naive) are timed, alternately: median of `repeats` runs of each after one warm-up.
-Peak memory is core.device.measure_peak_memory (CUDA: max_memory_allocated; CPU: the
-profiler's allocations).
+Peak memory is core.device.measure_peak_memory (CUDA: max_memory_allocated; CPU: the live
+tensor storages, core.device.LiveTensorBytes; the tables in docs/RESULTS.md were taken with the
+torch profiler's allocation events before, which count up to about 150 KiB less on a sinusoid batch).
 """
 from __future__ import annotations
 

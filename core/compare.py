@@ -19,9 +19,16 @@ import torch
 from torch import Tensor, nn
 
 from core.device import measure_peak_memory, synchronize
+from core.evaluation import evaluate_steps
 from core.inner import InnerConfig, support_gradient, trajectory, ways_of
+from core.meta import meta_gradient
 from core.models import Params, layer_of, loss
+from core.registry import inner_config
 from core.tasks import Task
+
+METHODS = ("maml", "fomaml", "anil", "reptile", "imaml")  # second order first: the reference
+IMAML_LAMBDA = 1.0  # iMAML's proximal strength λ
+IMAML_CG_STEPS = 10  # conjugate-gradient iterations of iMAML's solve
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,8 @@ def measure_cost(compute: Callable[[], Any], device: torch.device, repeats: int 
     """(the result of `compute()`, its cost): peak memory from one run, then the median time of `repeats` more.
 
     Memory is measured apart from time, since measuring it slows the run (see
-    `core.device.measure_peak_memory`: `torch.cuda.max_memory_allocated` on a GPU, the profiler's
-    tensor allocations on a CPU).
+    `core.device.measure_peak_memory`: `torch.cuda.max_memory_allocated` on a GPU, the live tensor
+    storages followed by `LiveTensorBytes` on a CPU).
     """
     def run():
         result = compute()
@@ -232,3 +239,68 @@ def autograd_graph(model: nn.Module, theta: Params, task: Task, inner_lr: float,
                         saved += key[1]
         stack.extend(next_node for next_node, _ in node.next_functions)
     return GraphSize(len(seen), saved)
+
+
+def meta_gradients(model: nn.Module, theta: Params, batch: Task, inner_lr: float, steps: int,
+                   methods: tuple[str, ...] = METHODS, strategy: str = "loop") -> dict[str, Params]:
+    """Each method's meta-gradient of one batch from one θ (iMAML with λ = IMAML_LAMBDA)."""
+    unknown = [name for name in methods if name not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r}; expected one of {', '.join(METHODS)}")
+    return {name: imaml_gradient(model, theta, batch, inner_lr, steps, IMAML_LAMBDA, IMAML_CG_STEPS)
+            if name == "imaml" else meta_gradient(model, theta, batch, name, inner_lr, steps, strategy).grads
+            for name in methods}
+
+
+def meta_step_effect(model: nn.Module, theta: Params, batch: Task, gradients: dict[str, Params], meta_lr: float,
+                     inner_lr: float, steps: int) -> dict[str, dict]:
+    """What one meta-update θ′ = θ − β·g does, per method: θ′ itself and the mean query loss on the batch
+    after S inner steps from θ′ (the same full-parameter loop for every method, so only the meta-step
+    differs). The key "theta" is θ's own loss, before any meta-update."""
+    cfg = inner_config("maml", inner_lr, steps)
+    candidates = {"theta": theta, **{name: {key: theta[key] - meta_lr * g[key] for key in theta}
+                                     for name, g in gradients.items()}}
+    result = {}
+    for name, params in candidates.items():
+        losses, _ = evaluate_steps(model, params, batch, cfg)
+        result[name] = {"theta": params, "query_loss": float(losses[-1].mean())}
+    return result
+
+
+@dataclass(frozen=True)
+class CostSweep:
+    steps: list[int]
+    seconds: dict[str, list[float]]  # method → median seconds per meta-gradient at each S
+    peak_bytes: dict[str, list[int]]  # method → peak tensor memory at each S
+    memory_slope: dict[str, float]  # method → least-squares bytes per inner step
+    device: str
+
+
+def slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of ys against xs (0 for a single point)."""
+    if len(xs) < 2:
+        return 0.0
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def cost_sweep(model: nn.Module, theta: Params, batch: Task, inner_lr: float, steps: list[int],
+               methods: tuple[str, ...] = METHODS, repeats: int = 1, strategy: str = "loop") -> CostSweep:
+    """`measure_cost` of each method's meta-gradient at each S, and the memory's slope in S."""
+    device = next(iter(theta.values())).device
+    seconds = {name: [] for name in methods}
+    peaks = {name: [] for name in methods}
+    for s in steps:
+        for name in methods:
+            _, cost = measure_cost(lambda: meta_gradients(model, theta, batch, inner_lr, s, (name,), strategy), device,
+                                   repeats)
+            seconds[name].append(cost.seconds)
+            peaks[name].append(cost.peak_bytes)
+    return CostSweep(list(steps), seconds, peaks, {name: slope(steps, peaks[name]) for name in methods}, str(device))
+
+
+def first_order_agreement(model: nn.Module, theta: Params, batch: Task, inner_lrs: list[float],
+                          steps: list[int]) -> list[list[float]]:
+    """cos(g_MAML, g_FOMAML) on a grid: rows over α in `inner_lrs`, columns over S in `steps`."""
+    return [[compare_gradients(meta_gradients(model, theta, batch, lr, s, ("maml", "fomaml")))["fomaml"].cosine
+             for s in steps] for lr in inner_lrs]

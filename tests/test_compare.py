@@ -145,3 +145,26 @@ def test_first_order_memory_stays_flat_in_steps_for_every_strategy_and_reptile()
             peaks = [measure_cost(lambda s=steps: meta_gradient(model, theta, batch, name, 0.01, s, strategy), cpu,
                                   repeats=1)[1].peak_bytes for steps in (1, 8)]
             assert peaks[1] < 1.5 * peaks[0], (name, strategy, peaks)
+
+
+def test_cpu_memory_measurement_follows_storages_until_they_are_freed():
+    from core.device import measure_peak_memory
+
+    mib = 2**20 // 8  # float64 elements in 1 MiB
+
+    def two_alive_at_most():
+        a = torch.ones(8 * mib, dtype=torch.float64)  # 8 MiB
+        b = a * 2  # 16 MiB alive
+        del a
+        c = b + 1  # b and c: 16 MiB again, never 24
+        return float(c.sum())
+
+    _, peak = measure_peak_memory(two_alive_at_most, torch.device("cpu"))
+    assert 16 * 2**20 <= peak < 16 * 2**20 + 4096
+
+    def kept_by_autograd():  # sin saves its input: x·2 stays alive inside the graph the result holds
+        x = torch.ones(8 * mib, dtype=torch.float64, requires_grad=True)
+        return (x * 2).sin().sum()
+
+    _, peak = measure_peak_memory(kept_by_autograd, torch.device("cpu"))
+    assert peak >= 24 * 2**20  # x, x·2 and sin(x·2) all alive at the sum
