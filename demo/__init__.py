@@ -7,11 +7,11 @@ from demo.errors import Playground
 from demo.messages import text
 from demo.serving import CACHE_SWEEP, serve
 from demo.store import CheckpointStore
-from demo.tabs import characters, sinusoid
+from demo.tabs import characters, gradients, sinusoid
 
 __all__ = ["build_app", "serve"]
 
-TABS = (("tab.sinusoid", sinusoid), ("tab.characters", characters))  # (label key, module) in page order
+TABS = (("tab.sinusoid", sinusoid), ("tab.characters", characters), ("tab.gradients", gradients))  # page order
 
 
 def build_app(store: CheckpointStore | None = None) -> gr.Blocks:
@@ -19,7 +19,8 @@ def build_app(store: CheckpointStore | None = None) -> gr.Blocks:
     store = store or CheckpointStore()
     with Playground(title=text("app.title"), delete_cache=CACHE_SWEEP) as app:
         gr.Markdown(text("app.header"))
+        shared: dict = {}  # session states one tab offers the later ones (a task, drawn examples)
         for label, tab in TABS:
             with gr.Tab(text(label)):
-                tab.build(store)
+                tab.build(store, shared)
     return app

@@ -246,3 +246,22 @@ def character_task(support: list[tuple[torch.Tensor, int]], query: torch.Tensor 
     y_support = torch.tensor([label for _, label in chosen])
     x_query = query[None] if query is not None else torch.zeros(0, 1, 28, 28)
     return Task(x_support, y_support, x_query, torch.full((len(x_query),), UNLABELLED))
+
+
+def character_episode(examples: list[dict]) -> tuple[Task | None, int, bool]:
+    """An episode from the drawn examples ({"label", "tensor"} dicts) for a meta-gradient: (task, ways, split).
+
+    The classes that have examples become classes 0 … N−1. When every class has two examples or
+    more, the last of each is its query (split = True); otherwise the support set is the query too.
+    None when fewer than two classes have examples.
+    """
+    labels = sorted({example["label"] for example in examples})
+    if len(labels) < 2:
+        return None, len(labels), False
+    per_class = [[torch.from_numpy(e["tensor"]) for e in examples if e["label"] == label] for label in labels]
+    split = all(len(images) >= 2 for images in per_class)
+    support = [(image, c) for c, images in enumerate(per_class) for image in (images[:-1] if split else images)]
+    query = [(images[-1], c) for c, images in enumerate(per_class)] if split else support
+    task = Task(torch.stack([image for image, _ in support]), torch.tensor([c for _, c in support]),
+                torch.stack([image for image, _ in query]), torch.tensor([c for _, c in query]))
+    return task, len(labels), split

@@ -100,7 +100,79 @@ and the query loss measures how well $\phi_k$ fits the rest of the curve. MAML c
     "figure.probability": {"en": "probability"},
     "figure.distance_title": {"en": "‖φ_{step} − θ‖ per layer"},
     "figure.distance": {"en": "distance"},
-    # hints read from the chosen card
+    "figure.total": {"en": "total"},
+    "figure.cosine": {"en": "cosine"},
+    "figure.cosine_title": {"en": "cosine to second-order MAML's meta-gradient"},
+    "figure.plane_title": {"en": "the meta-gradients on the plane of g_MAML and g_FO"},
+    "figure.time_title": {"en": "time per meta-gradient"},
+    "figure.memory_title": {"en": "peak memory"},
+    "figure.slope": {"en": "{name} ({slope:.1f} KiB/step)"},
+    "figure.inner_steps": {"en": "inner steps S"},
+    "figure.nodes": {"en": "autograd nodes"},
+    "figure.saved": {"en": "saved tensors (KiB)"},
+    "figure.with_graph": {"en": "create_graph=True"},
+    "figure.without_graph": {"en": "create_graph=False"},
+    "figure.graph_title": {"en": "what one task's graph keeps at S = {steps}"},
+    "figure.agreement_title": {"en": "when is first order good enough? cos(g_MAML, g_FO)"},
+    "figure.task": {"en": "task {number}"},
+    "figure.effect_title": {"en": "f(x; φ′) after S steps from θ′ = θ − β·g"},
+    "method.theta": {"en": "θ (no meta-step)"},
+    "method.imaml": {"en": "iMAML"},
+    # ---------------------------------------------------------------- the "Full vs first-order" tab
+    "tab.gradients": {"en": "Full vs first-order"},
+    "gradients.intro": {"en": r"""
+### The outer loop: MAML's meta-gradient and its cheaper relatives, measured here
+Second-order MAML differentiates through the inner loop, $\nabla_\theta \mathcal{L}_{\text{query}}(\phi(\theta))$
+with $d\phi/d\theta = \prod_k (I - \alpha H_k)$, so autograd must keep every inner step's graph
+(`create_graph=True`). First-order MAML takes $d\phi/d\theta \approx I$; ANIL adapts only the head;
+Reptile uses $\theta - \phi$; iMAML solves $(I + H/\lambda)\,v = \nabla\mathcal{L}_{\text{query}}(\phi)$ at a
+proximally regularised $\phi$ (Rajeswaran et al., 2019). All five below come from the same θ and the same tasks.
+"""},
+    "gradients.batch.label": {"en": "Tasks"},
+    "gradients.batch.info": {"en": "Fresh sinusoid tasks, your own task from the Sinusoid tab, or the characters you drew."},
+    "batch.sampled": {"en": "Sampled sinusoid tasks"},
+    "batch.mine": {"en": "My Sinusoid-tab task"},
+    "batch.episode": {"en": "My drawn characters"},
+    "gradients.theta.label": {"en": "θ"},
+    "theta.shipped": {"en": "Shipped MAML checkpoint"},
+    "theta.random": {"en": "Random initialisation"},
+    "gradients.steps.label": {"en": "Inner steps S"},
+    "gradients.inner_lr.label": {"en": "α (inner learning rate)"},
+    "gradients.inner_lr.info": {"en": "The checkpoints meta-trained with 0.01 (sinusoid) and 0.4 (characters)."},
+    "gradients.tasks.label": {"en": "Meta-batch (sampled tasks)"},
+    "gradients.meta_lr.label": {"en": "β (one meta-step)"},
+    "gradients.meta_lr.info": {"en": "θ′ = θ − β·g for each method, then S inner steps from θ′."},
+    "gradients.sweep.label": {"en": "Cost sweep up to S"},
+    "gradients.sweep.info": {"en": "Time and memory at S = 1 … this (at most 5 for characters)."},
+    "gradients.seed.label": {"en": "Seed"},
+    "gradients.compare": {"en": "Compare"},
+    "gradients.cosines.label": {"en": "direction"},
+    "gradients.plane.label": {"en": "the angle"},
+    "gradients.effect.label": {"en": "effect of one meta-step"},
+    "gradients.cost.label": {"en": "cost against S"},
+    "gradients.graph.label": {"en": "what create_graph keeps"},
+    "gradients.agreement.label": {"en": "first order against S and α"},
+    "gradients.graph_note": {"en": "Autograd frees each step's graph once its gradient is taken; `create_graph=True` keeps it, "
+                                   "so that the gradient can itself be differentiated. That is what second order needs, "
+                                   "and why memory grows with S: the default is `False` because most gradients are used once."},
+    "gradients.no_task": {"en": "run Adapt in the Sinusoid tab first: this uses the task of your last run there"},
+    "gradients.no_episode": {"en": "add at least one drawn example of two classes or more in the Characters tab first"},
+    "gradients.click_task": {"en": "Your task has no query set (clicked points): its support points serve as the query too."},
+    "gradients.episode_note": {"en": "Your {ways}-way episode: {note}"},
+    "gradients.episode_split": {"en": "the last example of each class is its query, the rest its support."},
+    "gradients.episode_same": {"en": "with one example per class, the support set serves as the query too."},
+    "gradients.working": {"en": "Directions, sizes and one meta-step done ({seconds:.1f} s); measuring the cost at S = 1 … {steps} …"},
+    "gradients.done": {"en": "Done on {device} in {seconds:.1f} s (cost sweep {sweep:.1f} s)."},
+    "gradients.table_head": {"en": "| method | ‖g‖ | cos to MAML | ‖g − g_MAML‖ | query loss after θ′ | ms | peak KiB |\n| --- | --- | --- | --- | --- | --- | --- |"},
+    "gradients.table_row": {"en": "| {method} | {norm:.4g} | {cosine} | {difference:.4g} | {loss:.4f} | {ms:.1f} | {kib:.0f} |"},
+    "gradients.no_cosine": {"en": "– (g = 0)"},
+    "gradients.theta_row": {"en": "| {method} | | | | {loss:.4f} | | |"},
+    "gradients.decomposition": {"en": "**S = 1:** g_MAML = g_FO − α·H·g_FO, the Hessian-vector product taken on its own: the two sides "
+                                      "differ by at most {gap:.1e} (largest entry {scale:.3g}); the dropped term α·H·g_FO has norm {term:.4g}."},
+    "gradients.decomposition_only_one": {"en": "The decomposition g_MAML = g_FO − α·H·g_FO is shown at S = 1."},
+    "gradients.graph_numbers": {"en": "At S = {steps}, one task's graph: {with_nodes:,} nodes and {with_kib:,.0f} KiB of saved "
+                                      "tensors with `create_graph=True`, {without_nodes:,} nodes and {without_kib:,.0f} KiB without."},
+
     "hint.inner_lr": {"en": "Step size of each inner gradient step. {algorithm} meta-trained with α = {lr:g}."},
     "hint.inner_lr.none": {"en": "Step size of each inner gradient step."},
     "hint.steps": {"en": "Gradient steps on the support set. {algorithm} meta-trained with {steps} step(s) "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from demo.messages import text
 
@@ -95,4 +96,93 @@ def distance_figure(trace: dict, step: int) -> go.Figure:
     figure = go.Figure(go.Bar(x=list(distance), y=list(distance.values()), marker_color=PHI))
     figure.update_layout(**LAYOUT, title=text("figure.distance_title", step=step),
                          yaxis=dict(range=[0, 1.1 * peak], title=text("figure.distance")))
+    return figure
+
+
+BELOW = dict(orientation="h", yanchor="top", y=-0.22, x=0)  # a legend under subplots, clear of their titles
+METHOD_COLORS = {"maml": "#111827", "fomaml": "#2563eb", "anil": "#16a34a", "reptile": "#f59e0b", "imaml": "#9333ea"}
+
+
+def cosine_figure(comparison: dict, labels: dict[str, str]) -> go.Figure:
+    """Cosine of each method's meta-gradient to second-order MAML's, per layer and in total, as bars."""
+    figure = go.Figure()
+    layers = list(next(iter(comparison.values()))["cosine_per_layer"])
+    for name, row in comparison.items():
+        if name == "maml":
+            continue
+        values = [row["cosine_per_layer"][layer] for layer in layers] + [row["cosine"]]
+        figure.add_bar(x=layers + [text("figure.total")], y=values, name=labels[name],
+                       marker_color=METHOD_COLORS[name])
+    figure.update_layout(**LAYOUT, barmode="group", title=text("figure.cosine_title"),
+                         yaxis=dict(range=[-1.05, 1.05], title=text("figure.cosine")))
+    return figure
+
+
+def arrows_figure(plane: dict, labels: dict[str, str]) -> go.Figure:
+    """Every meta-gradient projected on the plane of g_MAML and g_FO, as arrows from the origin."""
+    figure = go.Figure()
+    reach = max([max(abs(x), abs(y)) for x, y in plane.values()] + [1e-12])
+    for name, (x, y) in plane.items():
+        figure.add_annotation(x=x, y=y, ax=0, ay=0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                              arrowhead=3, arrowwidth=2.5, arrowcolor=METHOD_COLORS[name])
+        figure.add_scatter(x=[x], y=[y], mode="markers+text", text=[labels[name]], textposition="top center",
+                           marker=dict(color=METHOD_COLORS[name], size=6), showlegend=False)
+    limit = [-1.15 * reach, 1.15 * reach]
+    figure.update_layout(**LAYOUT, title=text("figure.plane_title"), xaxis=dict(range=limit, title="g_MAML"),
+                         yaxis=dict(range=limit, title="⊥", scaleanchor="x"))
+    return figure
+
+
+def cost_figure(sweep: dict, labels: dict[str, str]) -> go.Figure:
+    """Wall time and peak memory of each meta-gradient against the inner steps S, memory slopes in the legend."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(text("figure.time_title"), text("figure.memory_title")))
+    for name in sweep["seconds"]:
+        color = METHOD_COLORS[name]
+        figure.add_scatter(x=sweep["steps"], y=[1000 * s for s in sweep["seconds"][name]], mode="lines+markers",
+                           name=labels[name], line=dict(color=color), legendgroup=name, row=1, col=1)
+        figure.add_scatter(x=sweep["steps"], y=[b / 1024 for b in sweep["peak_bytes"][name]], mode="lines+markers",
+                           name=text("figure.slope", name=labels[name], slope=sweep["memory_slope"][name] / 1024),
+                           line=dict(color=color, dash="dot"), legendgroup=name, row=1, col=2)
+    figure.update_layout(**{**LAYOUT, "height": 460, "legend": BELOW})
+    figure.update_xaxes(title_text=text("figure.inner_steps"))
+    figure.update_yaxes(title_text="ms", row=1, col=1)
+    figure.update_yaxes(title_text="KiB", row=1, col=2)
+    return figure
+
+
+def graph_figure(graph: dict) -> go.Figure:
+    """What create_graph=True keeps: autograd nodes and saved KiB, with and without it."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(text("figure.nodes"), text("figure.saved")))
+    names = [text("figure.with_graph"), text("figure.without_graph")]
+    figure.add_bar(x=names, y=[graph["with"]["nodes"], graph["without"]["nodes"]], marker_color=["#111827", "#2563eb"],
+                   showlegend=False, row=1, col=1)
+    figure.add_bar(x=names, y=[graph["with"]["saved_bytes"] / 1024, graph["without"]["saved_bytes"] / 1024],
+                   marker_color=["#111827", "#2563eb"], showlegend=False, row=1, col=2)
+    figure.update_layout(**{**LAYOUT, "height": 320}, title=text("figure.graph_title", steps=graph["steps"]))
+    return figure
+
+
+def agreement_figure(agreement: dict) -> go.Figure:
+    """cos(g_MAML, g_FO) against S, one line per α: where first order is good enough."""
+    figure = go.Figure()
+    for lr, row in zip(agreement["inner_lrs"], agreement["cosines"]):
+        figure.add_scatter(x=agreement["steps"], y=row, mode="lines+markers", name=f"α = {lr:g}")
+    figure.update_layout(**LAYOUT, title=text("figure.agreement_title"), xaxis_title=text("figure.inner_steps"),
+                         yaxis=dict(range=[-1.05, 1.05], title=text("figure.cosine")))
+    return figure
+
+
+def effect_figure(effect: dict, labels: dict[str, str]) -> go.Figure:
+    """f(x; φ′) after adapting from θ′ = θ − β·g of each method, on up to three tasks, beside θ's."""
+    tasks = effect["tasks"]
+    figure = make_subplots(rows=1, cols=len(tasks), subplot_titles=[text("figure.task", number=i + 1)
+                                                                     for i in range(len(tasks))])
+    for column, task in enumerate(tasks, 1):
+        figure.add_scatter(x=task["support"][0], y=task["support"][1], mode="markers", name=text("figure.support"),
+                           marker=dict(color=SUPPORT, size=8), showlegend=column == 1, row=1, col=column)
+        for name, curve in task["curves"].items():
+            style = dict(color=THETA, dash="dash") if name == "theta" else dict(color=METHOD_COLORS[name])
+            figure.add_scatter(x=effect["grid"], y=curve, mode="lines", name=labels[name], line=style,
+                               legendgroup=name, showlegend=column == 1, row=1, col=column)
+    figure.update_layout(**{**LAYOUT, "height": 400, "legend": BELOW}, title=text("figure.effect_title"))
     return figure

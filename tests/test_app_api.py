@@ -84,3 +84,29 @@ def test_the_readme_api_snippet_runs_as_written(client, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
     assert any("Done: 5 step(s)" in line for line in lines) and any("Step 3 of 3" in line for line in lines)
+
+
+def compare_args(**changes):
+    args = dict(source="sampled", theta="shipped", steps=1, inner_lr=0.01, tasks=3, meta_lr=0.1, sweep=3, seed=0)
+    args.update(changes)
+    return list(args.values())
+
+
+def test_compare_gradients_streams_directions_then_costs(client):
+    job = client.submit(*compare_args(), api_name="/compare_gradients")
+    job.result(timeout=300)
+    updates = job.outputs()
+    assert job.status().success and len(updates) == 2
+    status, table = updates[0][0], updates[0][1]
+    assert "measuring the cost at S = 1 … 3" in status and "Done on CPU" in updates[1][0]
+    for name in ("MAML", "First-order MAML", "ANIL", "Reptile", "iMAML"):
+        assert f"| {name} |" in table
+    assert "g_MAML = g_FO − α·H·g_FO" in table and "create_graph=True" in table
+
+
+def test_compare_gradients_takes_the_sinusoid_tabs_task_in_the_same_session(client):
+    with pytest.raises(Exception, match="run Adapt in the Sinusoid tab first"):
+        Client(client.src, verbose=False).predict(*compare_args(source="mine"), api_name="/compare_gradients")
+    client.predict(*sinusoid_args(steps=2), api_name="/adapt_sinusoid")
+    result = client.predict(*compare_args(source="mine", steps=2, sweep=2), api_name="/compare_gradients")
+    assert "Done on CPU" in result[0] and "S = 1:" not in result[1]  # the decomposition is shown at S = 1 only

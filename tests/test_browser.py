@@ -66,6 +66,18 @@ def test_characters_tab_draw_examples_and_a_query(page, tmp_path):
     page.screenshot(path=str(tmp_path / "characters.png"), full_page=True)
 
 
+def test_full_vs_first_order_shows_the_cosine_bars_and_the_cost_plot(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Full vs first-order").click()
+    set_slider(page, "#gradients-sweep", 3)
+    page.locator("#gradients-compare").click()
+    expect(page.locator("#gradients-status")).to_contain_text("Done on CPU", timeout=120_000)
+    expect(page.locator("#gradients-cosines .js-plotly-plot g.trace.bars")).to_have_count(4)  # every method but MAML
+    expect(page.locator("#gradients-cost .js-plotly-plot g.trace.scatter")).to_have_count(10)  # 5 methods × time, memory
+    expect(page.locator("#gradients-table table")).to_contain_text("iMAML")
+
+
 def set_slider(page, container: str, value) -> None:
     box = page.locator(f"{container} input[type='number']")
     box.fill(str(value))

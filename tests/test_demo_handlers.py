@@ -191,7 +191,7 @@ def test_the_app_builds_without_launching(store):
     app = build_app(store)
     public = {d.api_name for d in app.fns.values() if d.api_visibility == "public"}
     assert public == {"adapt_sinusoid", "adapt_characters", "add_example", "clear_examples",
-                      "replay_sinusoid"}  # as the README lists
+                      "replay_sinusoid", "compare_gradients"}  # as the README lists
 
 
 def test_the_sinusoid_hints_come_from_the_chosen_card():
@@ -267,3 +267,21 @@ def test_a_diverging_run_ends_with_its_finite_steps_a_note_and_a_working_replay(
     assert final[4]["landscape"] is not None and final[5]["interactive"]
     replay = sinusoid.scrub(final[4], len(records) - 1)
     assert replay[2] is not None  # the path plot too
+
+
+def test_full_vs_first_order_on_drawn_characters_and_its_messages(store):
+    from demo.tabs import gradients
+
+    support: list = []
+    for label in range(3):
+        for _ in range(2):
+            support, _ = characters.add_example(character_sketch(label), label + 1, 3, support)
+    updates = list(gradients.compare_gradients_handler(store, "episode", "random", 1, 0.4, 5, 0.1, 2, 0, None,
+                                                       support))
+    assert "3-way episode: the last example of each class is its query" in updates[-1][0]
+    assert "| Reptile | 0 | – (g = 0) |" in updates[0][1]  # the zero head: step 1 leaves the body where it was
+    with pytest.raises(Problem, match="add at least one drawn example of two classes"):
+        list(gradients.compare_gradients_handler(store, "episode", "shipped", 1, 0.4, 5, 0.1, 2, 0, None,
+                                                 support[:2]))
+    with pytest.raises(Problem, match="Inner steps S must be between 1 and 10"):
+        list(gradients.compare_gradients_handler(store, "sampled", "shipped", 11, 0.01, 5, 0.1, 2, 0, None, None))

@@ -70,6 +70,12 @@ def characters(**changes) -> list:
 
 
 
+def compare(**changes) -> list:
+    args = dict(source="sampled", theta="shipped", steps=1, inner_lr=0.01, tasks=2, meta_lr=0.1, sweep=1, seed=0)
+    args.update(changes)
+    return list(args.values())
+
+
 # (endpoint, arguments (file names stand for uploads), the message pattern). NaN and inf go as the strings
 # "nan" and "inf": the client's JSON encoder refuses the floats, and the server parses both alike.
 CASES = [
@@ -145,6 +151,15 @@ CASES = [
     ("add_example", [editor("sketch"), 1, 0], "less than minimum value 2"),
     ("add_example", [editor("sketch"), 1, 1e9], "greater than maximum value 10"),
     ("add_example", [editor("sketch"), 1, "nan"], "N \\(classes\\)(: expected a number| must be between)"),
+    ("compare_gradients", compare(source="Sampled sinusoid tasks"), "Tasks: .* is not one of the choices"),
+    ("compare_gradients", compare(theta="../../etc/passwd"), "θ: .* is not one of the choices"),
+    ("compare_gradients", compare(steps=11), "greater than maximum value 10|Inner steps S must be between"),
+    ("compare_gradients", compare(steps=0), "less than minimum value 1|Inner steps S must be between"),
+    ("compare_gradients", compare(inner_lr="nan"), "α \\(inner learning rate\\)"),
+    ("compare_gradients", compare(tasks=10**6), "greater than maximum value 25|Meta-batch"),
+    ("compare_gradients", compare(sweep=1.5), "Cost sweep up to S must be a whole number"),
+    ("compare_gradients", compare(source="mine"), "run Adapt in the Sinusoid tab first"),
+    ("compare_gradients", compare(source="episode"), "add at least one drawn example of two classes"),
     ("clear_examples", ["three"], "N \\(classes\\): expected a number"),
     ("clear_examples", [0], "less than minimum value 2"),
     ("clear_examples", [10**9], "greater than maximum value 10"),

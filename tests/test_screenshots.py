@@ -56,6 +56,11 @@ def test_take_the_readme_screenshots():
         watch_status(page, "#characters-status", "Step 3 of 3", timeout=180)
         time.sleep(1.5)
         save(page, out / "characters.png")
+        page.get_by_role("tab", name="Full vs first-order").click()
+        page.locator("#gradients-compare").click()
+        watch_status(page, "#gradients-status", "Done on", timeout=300)
+        time.sleep(1.5)
+        save(page, out / "gradients.png")
         browser.close()
-    for name in ("sinusoid.png", "characters.png"):
+    for name in ("sinusoid.png", "characters.png", "gradients.png"):
         assert (out / name).stat().st_size < 300_000

@@ -195,8 +195,8 @@ def show_checkpoint(store: CheckpointStore, algorithm: str | None):
             gr.update(info=hints(store, "omniglot", algorithm)["steps_info"]))
 
 
-def build(store: CheckpointStore) -> None:
-    """The tab's components and events, rendered into the current Blocks."""
+def build(store: CheckpointStore, shared: dict) -> None:
+    """The tab's components and events, rendered into the current Blocks; its drawn examples go into `shared`."""
     algorithms = store.available("omniglot")
     first = algorithms[0] if algorithms else None
     ways_start = LIMITS["characters.ways"].value
@@ -244,6 +244,7 @@ def build(store: CheckpointStore) -> None:
         losses = gr.Plot(label=text("characters.losses.label"))
         distances = gr.Plot(label=text("characters.distances.label"))
     support = gr.State([])
+    shared["character_support"] = support  # the "Full vs first-order" tab can take these examples
     files = gr.State([])
     playback = gr.State(Playback())
 

@@ -96,6 +96,7 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
     trace = {"config": {"algorithm": algorithm, "inner_lr": inner_lr, "steps": cfg.steps},
              "grid": grid.flatten().tolist(), "records": []}
     state = {"support": (task.x_support.flatten().tolist(), task.y_support.flatten().tolist()),
+             "query": (task.x_query.flatten().tolist(), task.y_query.flatten().tolist()),
              "curve": curve_task.curve, "landscape": None, "trace": trace}
     status = curve_task.note
     if model.reads_support:  # one record: the black box's forward pass
@@ -157,8 +158,8 @@ def show_checkpoint(store: CheckpointStore, algorithm: str | None):
             gr.update(info=hint["steps_info"]))
 
 
-def build(store: CheckpointStore) -> None:
-    """The tab's components and events, rendered into the current Blocks."""
+def build(store: CheckpointStore, shared: dict) -> None:
+    """The tab's components and events, rendered into the current Blocks; its last run goes into `shared`."""
     algorithms = store.available("sinusoid")
     first = algorithms[0] if algorithms else None
     hint = hints(store, "sinusoid", first)
@@ -213,6 +214,7 @@ def build(store: CheckpointStore) -> None:
             scrub_slider = gr.Slider(0, 1, value=0, step=1, label=text("sinusoid.replay.label"), interactive=False,
                                      info=text("sinusoid.replay.info"))
     run_state = gr.State(None, time_to_live=STATE_TTL_S)
+    shared["sinusoid_run"] = run_state  # the "Full vs first-order" tab can take this task
     playback = gr.State(Playback())
 
     algorithm.change(partial(show_checkpoint, store), algorithm, [checkpoint_note, inner_lr, steps], api_name=False,

@@ -1,0 +1,224 @@
+"""Tab "Full vs first-order": five meta-gradients from one θ and one batch, their directions, sizes, one
+meta-step's effect, and their cost measured live."""
+from __future__ import annotations
+
+import math
+import time
+from functools import partial
+
+import gradio as gr
+import torch
+
+from core.compare import (METHODS, autograd_graph, compare_gradients, cost_sweep, first_order_agreement,
+                          hessian_term, measure_cost, meta_gradients, meta_step_effect)
+from core.device import describe_device, generator
+from core.models import params
+from core.registry import build_model, inner_config
+from core.tasks import SinusoidDistribution, Task, stack_tasks, task_from_points
+from core.trace import trace_records
+from demo import inputs, plots
+from demo.common import checked_number, gpu, slider
+from demo.errors import excerpt
+from demo.limits import LIMITS
+from demo.messages import Problem, text
+from demo.serving import COMPUTE, computes
+from demo.store import CheckpointStore
+
+BATCHES = ("sampled", "mine", "episode")  # keys of the task-batch choices
+THETAS = ("shipped", "random")  # keys of the θ choices
+MAX_EPISODE_SWEEP = 5  # the characters' cost sweep stops at this S
+EFFECT_TASKS = 3  # tasks drawn in the meta-step's effect
+GRID = 100  # x-grid of the effect's curves
+OUTPUTS = 8  # status, table, cosines, plane, effect, cost, graph, agreement
+
+
+def method_labels() -> dict[str, str]:
+    return {"theta": text("method.theta"), "imaml": text("method.imaml"),
+            **{name: text(f"algorithm.{name}") for name in METHODS if name != "imaml"}}
+
+
+def task_batch(source, tasks, seed, sinusoid_run, character_support) -> tuple[str, Task, str]:
+    """(task family, batch, a note about it) from the person's choice, or a Problem saying what is missing."""
+    match source:
+        case "sampled":
+            batch = SinusoidDistribution(support=10, query=10).sample(tasks, generator(seed))
+            return "sinusoid", batch, ""
+        case "mine":
+            if not sinusoid_run or not sinusoid_run.get("query"):
+                raise Problem("gradients.no_task")
+            support, query = sinusoid_run["support"], sinusoid_run["query"]
+            note = "" if query[0] else text("gradients.click_task")
+            query = query if query[0] else support
+            return "sinusoid", stack_tasks([task_from_points(*support, *query, inputs.RULES)]), note
+        case "episode":
+            episode, ways, split = inputs.character_episode(character_support or [])
+            if episode is None:
+                raise Problem("gradients.no_episode")
+            note = text("gradients.episode_note", ways=ways,
+                        note=text("gradients.episode_split" if split else "gradients.episode_same"))
+            return "omniglot", stack_tasks([episode]), note
+    raise Problem("error.unknown_choice", label=text("gradients.batch.label"), value=excerpt(source),
+                  choices=", ".join(BATCHES))
+
+
+def starting_theta(store: CheckpointStore, family: str, choice, seed: int):
+    """(model, θ) from the shipped MAML checkpoint of the family, or a fresh initialisation from `seed`."""
+    model, theta, card = store.get(family, "maml")
+    if choice == "shipped":
+        return model, theta
+    if choice != "random":
+        raise Problem("error.unknown_choice", label=text("gradients.theta.label"), value=excerpt(choice),
+                      choices=", ".join(THETAS))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = build_model(card["config"]["model"])
+    return fresh.to(store.device), params(fresh, device=store.device)
+
+
+@gpu
+def compute_directions(model, theta, batch: Task, inner_lr: float, steps: int, meta_lr: float) -> dict:
+    """Everything but the sweeps: each method's gradient, its comparison with MAML's, one meta-step, the graph."""
+    device = next(iter(theta.values())).device
+    gradients, costs = {}, {}
+    for name in METHODS:
+        gradients[name], costs[name] = measure_cost(lambda: meta_gradients(model, theta, batch, inner_lr, steps,
+                                                                           (name,))[name], device, repeats=1)
+    comparison = {name: vars(row) for name, row in compare_gradients(gradients).items()}
+    effect = meta_step_effect(model, theta, batch, gradients, meta_lr, inner_lr, steps)
+    result = {"comparison": comparison, "costs": {name: vars(cost) for name, cost in costs.items()},
+              "query_loss": {name: row["query_loss"] for name, row in effect.items()},
+              "plane": _plane(gradients), "device": describe_device(device)}
+    if steps == 1:
+        parts = hessian_term(model, theta, batch[0], inner_lr)
+        single = meta_gradients(model, theta, stack_tasks([batch[0]]), inner_lr, 1, ("maml",))["maml"]
+        result["decomposition"] = {
+            "gap": max(float((parts["maml"][k] - single[k]).abs().max()) for k in single),
+            "scale": max(float(v.abs().max()) for v in single.values()),
+            "term": math.sqrt(sum(float(v.double().square().sum()) for v in parts["hessian_term"].values()))}
+    result["graph"] = {"steps": steps, **{label: vars(autograd_graph(model, theta, batch[0], inner_lr, steps, flag))
+                                          for label, flag in (("with", True), ("without", False))}}
+    if model.task_kind == "regression":
+        result["effect"] = _effect_curves(model, effect, batch, inner_lr, steps, device)
+    return result
+
+
+@gpu
+def compute_sweeps(model, theta, batch: Task, inner_lr: float, max_steps: int) -> dict:
+    """The cost of every method at S = 1 … max_steps, and cos(g_MAML, g_FO) over S and α."""
+    steps = list(range(1, max_steps + 1))
+    sweep = cost_sweep(model, theta, batch, inner_lr, steps,
+                       strategy="vmap" if model.task_kind == "regression" else "loop")
+    lrs = sorted({inner_lr / 4, inner_lr, min(4 * inner_lr, LIMITS["gradients.inner_lr"].high)} - {0.0})
+    agreement = {"inner_lrs": lrs, "steps": steps, "cosines": first_order_agreement(model, theta, batch, lrs, steps)}
+    return {"sweep": {"steps": sweep.steps, "seconds": sweep.seconds, "peak_bytes": sweep.peak_bytes,
+                      "memory_slope": sweep.memory_slope}, "agreement": agreement}
+
+
+def _plane(gradients: dict) -> dict[str, tuple[float, float]]:
+    """Each gradient's coordinates on the orthonormal basis of span(g_MAML, g_FO) (Gram–Schmidt)."""
+    keys = list(gradients["maml"])
+    flat = {name: torch.cat([g[k].double().reshape(-1) for k in keys]) for name, g in gradients.items()}
+    first = flat["maml"] / flat["maml"].norm().clamp_min(1e-300)
+    rest = flat["fomaml"] - (flat["fomaml"] @ first) * first
+    second = rest / rest.norm() if float(rest.norm()) > 1e-12 * float(flat["fomaml"].norm()) else torch.zeros_like(rest)
+    return {name: (float(v @ first), float(v @ second)) for name, v in flat.items()}
+
+
+def _effect_curves(model, effect: dict, batch: Task, inner_lr: float, steps: int, device) -> dict:
+    """f(grid; φ′) after S steps from each θ′, on the first EFFECT_TASKS tasks of the batch."""
+    grid = torch.linspace(*inputs.X_RANGE, GRID, device=device, dtype=batch.x_support.dtype).reshape(-1, 1)
+    cfg = inner_config("maml", inner_lr, steps)
+    tasks = []
+    for i in range(min(EFFECT_TASKS, len(batch))):
+        task = batch[i]
+        curves = {name: list(trace_records(model, row["theta"], task, cfg, grid))[-1].predictions
+                  for name, row in effect.items()}
+        tasks.append({"support": (task.x_support.flatten().tolist(), task.y_support.flatten().tolist()),
+                      "curves": curves})
+    return {"grid": grid.flatten().tolist(), "tasks": tasks}
+
+
+def table(result: dict) -> str:
+    """The numbers behind the plots, as a Markdown table and the decomposition and graph lines."""
+    labels = method_labels()
+    rows = [text("gradients.table_head"),
+            text("gradients.theta_row", method=labels["theta"], loss=result["query_loss"]["theta"])]
+    for name, row in result["comparison"].items():
+        cost = result["costs"][name]
+        cosine = f"{row['cosine']:.4f}" if math.isfinite(row["cosine"]) else text("gradients.no_cosine")
+        rows.append(text("gradients.table_row", method=labels[name], norm=row["norm"], cosine=cosine,
+                         difference=row["difference_norm"], loss=result["query_loss"][name],
+                         ms=1000 * cost["seconds"], kib=cost["peak_bytes"] / 1024))
+    lines = ["\n".join(rows)]
+    decomposition = result.get("decomposition")
+    lines.append(text("gradients.decomposition", **decomposition) if decomposition
+                 else text("gradients.decomposition_only_one"))
+    graph = result["graph"]
+    lines.append(text("gradients.graph_numbers", steps=graph["steps"], with_nodes=graph["with"]["nodes"],
+                      with_kib=graph["with"]["saved_bytes"] / 1024, without_nodes=graph["without"]["nodes"],
+                      without_kib=graph["without"]["saved_bytes"] / 1024))
+    return "\n\n".join(lines)
+
+
+@computes
+def compare_gradients_handler(store: CheckpointStore, source, theta_choice, steps, inner_lr, tasks, meta_lr,
+                              sweep_steps, seed, sinusoid_run=None, character_support=None):
+    """Stream two updates: directions, sizes, the meta-step and the graph; then the cost sweeps."""
+    steps = checked_number(steps, "gradients.steps")
+    inner_lr = checked_number(inner_lr, "gradients.inner_lr")
+    tasks = checked_number(tasks, "gradients.tasks")
+    meta_lr = checked_number(meta_lr, "gradients.meta_lr")
+    sweep_steps = checked_number(sweep_steps, "gradients.sweep")
+    seed = checked_number(seed, "gradients.seed")
+    family, batch, note = task_batch(source, tasks, seed, sinusoid_run, character_support)
+    if family == "omniglot":
+        sweep_steps = min(sweep_steps, MAX_EPISODE_SWEEP)
+    model, theta = starting_theta(store, family, theta_choice, seed)
+    batch = batch.to(store.device, next(iter(theta.values())).dtype)
+    labels = method_labels()
+    began = time.perf_counter()
+    result = compute_directions(model, theta, batch, inner_lr, steps, meta_lr)
+    first = time.perf_counter() - began
+    effect = plots.effect_figure(result["effect"], labels) if "effect" in result else None
+    yield (f"{note} {text('gradients.working', seconds=first, steps=sweep_steps)}".strip(), table(result),
+           plots.cosine_figure(result["comparison"], labels), plots.arrows_figure(result["plane"], labels), effect,
+           gr.skip(), plots.graph_figure(result["graph"]), gr.skip())
+    sweeps = compute_sweeps(model, theta, batch, inner_lr, sweep_steps)
+    total = time.perf_counter() - began
+    yield (f"{note} {text('gradients.done', device=result['device'], seconds=total, sweep=total - first)}".strip(),
+           gr.skip(), gr.skip(), gr.skip(), gr.skip(), plots.cost_figure(sweeps["sweep"], labels), gr.skip(),
+           plots.agreement_figure(sweeps["agreement"]))
+
+
+def build(store: CheckpointStore, shared: dict) -> None:
+    """The tab's components and events; `shared` holds the other tabs' session states it reads."""
+    gr.Markdown(text("gradients.intro"), latex_delimiters=[{"left": "$", "right": "$", "display": False}])
+    with gr.Row():
+        source = gr.Radio([(text(f"batch.{key}"), key) for key in BATCHES], value=BATCHES[0],
+                          label=text("gradients.batch.label"), info=text("gradients.batch.info"))
+        theta = gr.Radio([(text(f"theta.{key}"), key) for key in THETAS], value=THETAS[0],
+                         label=text("gradients.theta.label"))
+    with gr.Row():
+        steps = slider("gradients.steps")
+        inner_lr = slider("gradients.inner_lr")
+        tasks = slider("gradients.tasks")
+        meta_lr = slider("gradients.meta_lr")
+        sweep = slider("gradients.sweep")
+        seed = gr.Number(LIMITS["gradients.seed"].value, precision=0, minimum=0, label=text("gradients.seed.label"))
+    run = gr.Button(text("gradients.compare"), variant="primary", elem_id="gradients-compare")
+    status = gr.Markdown(elem_id="gradients-status")
+    summary = gr.Markdown(elem_id="gradients-table")
+    with gr.Row():
+        cosines = gr.Plot(label=text("gradients.cosines.label"), elem_id="gradients-cosines")
+        plane = gr.Plot(label=text("gradients.plane.label"), elem_id="gradients-plane")
+    effect = gr.Plot(label=text("gradients.effect.label"), elem_id="gradients-effect")
+    cost = gr.Plot(label=text("gradients.cost.label"), elem_id="gradients-cost")
+    with gr.Row():
+        graph = gr.Plot(label=text("gradients.graph.label"), elem_id="gradients-graph")
+        agreement = gr.Plot(label=text("gradients.agreement.label"), elem_id="gradients-agreement")
+    gr.Markdown(text("gradients.graph_note"))
+    run.click(partial(compare_gradients_handler, store),
+              [source, theta, steps, inner_lr, tasks, meta_lr, sweep, seed, shared["sinusoid_run"],
+               shared["character_support"]],
+              [status, summary, cosines, plane, effect, cost, graph, agreement], api_name="compare_gradients",
+              show_progress="minimal", **COMPUTE)
