@@ -5,13 +5,14 @@ import gradio as gr
 
 from demo.errors import Playground
 from demo.messages import text
-from demo.serving import CACHE_SWEEP, serve
+from demo.serving import CACHE_SWEEP, STATE_TTL_S, serve
 from demo.store import CheckpointStore
-from demo.tabs import characters, gradients, sinusoid
+from demo.tabs import characters, gradients, metatrain, sinusoid
 
 __all__ = ["build_app", "serve"]
 
-TABS = (("tab.sinusoid", sinusoid), ("tab.characters", characters), ("tab.gradients", gradients))  # page order
+TABS = (("tab.sinusoid", sinusoid), ("tab.characters", characters), ("tab.gradients", gradients),
+        ("tab.metatrain", metatrain))  # (label key, module) in page order
 
 
 def build_app(store: CheckpointStore | None = None) -> gr.Blocks:
@@ -19,7 +20,8 @@ def build_app(store: CheckpointStore | None = None) -> gr.Blocks:
     store = store or CheckpointStore()
     with Playground(title=text("app.title"), delete_cache=CACHE_SWEEP) as app:
         gr.Markdown(text("app.header"))
-        shared: dict = {}  # session states one tab offers the later ones (a task, drawn examples)
+        # session states one tab offers the others: a task, drawn examples, the θ meta-trained in the page
+        shared: dict = {"trained_theta": gr.State(None, time_to_live=STATE_TTL_S)}
         for label, tab in TABS:
             with gr.Tab(text(label)):
                 tab.build(store, shared)

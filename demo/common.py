@@ -61,6 +61,17 @@ def slider(key: str, info: str | None = None, **options) -> gr.Slider:
                      label=text(f"{key}.label"), info=info, elem_id=key.replace(".", "-"))
 
 
+def trained_model(trained: dict | None, device) -> tuple:
+    """(model, θ, algorithm) of the θ this session meta-trained in the page, or a Problem when there is none."""
+    from core.registry import build_model
+
+    if not trained:
+        raise Problem("gradients.no_trained")
+    model = build_model(trained["config"]["model"]).to(device)
+    theta = {key: value.to(device) for key, value in trained["theta"][trained["algorithm"]].items()}
+    return model, theta, trained["algorithm"]
+
+
 def badge(device, seconds_per_step: float | None = None) -> str:
     """'CUDA: <gpu>' or 'CPU', with the measured time per inner step."""
     name = f"**{describe_device(device)}**"

@@ -39,4 +39,10 @@ LIMITS = {
     "gradients.meta_lr": Limit(0.0, 1.0, 0.01, 0.1),
     "gradients.sweep": Limit(1, 10, 1, 10, integer=True),
     "gradients.seed": Limit(0, 2**31 - 1, 1, 0, integer=True),
+    "metatrain.meta_batch": Limit(1, 25, 1, 25, integer=True),
+    "metatrain.inner_lr": Limit(0.0, 0.1, 0.001, 0.01),
+    "metatrain.meta_lr": Limit(0.0001, 0.01, 0.0001, 0.001),
+    "metatrain.steps": Limit(1, 5, 1, 1, integer=True),
+    "metatrain.iterations": Limit(25, 2000, 25, 500, integer=True),
+    "metatrain.seed": Limit(0, 2**31 - 1, 1, 0, integer=True),
 }

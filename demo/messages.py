@@ -118,6 +118,50 @@ and the query loss measures how well $\phi_k$ fits the rest of the curve. MAML c
     "figure.effect_title": {"en": "f(x; φ′) after S steps from θ′ = θ − β·g"},
     "method.theta": {"en": "θ (no meta-step)"},
     "method.imaml": {"en": "iMAML"},
+    "figure.by_iteration": {"en": "meta-loss against iterations"},
+    "figure.by_time": {"en": "against wall time"},
+    "figure.iteration": {"en": "meta-iteration"},
+    "figure.seconds": {"en": "seconds"},
+    "figure.meta_loss": {"en": "meta-loss"},
+    "figure.phi_after": {"en": "f(x; φ) after the inner steps"},
+    "figure.validation_title": {"en": "{algorithm}'s θ after {iteration} iterations, on fixed validation tasks"},
+    # ---------------------------------------------------------------- the Meta-train tab
+    "tab.metatrain": {"en": "Meta-train"},
+    "metatrain.intro": {"en": "### Meta-train θ here, from scratch\nThe outer loop itself: each iteration samples a "
+                              "batch of sinusoid tasks, adapts to each, and moves θ by Adam on the meta-gradient. "
+                              "Train one algorithm, or two side by side on the same seed and the same tasks, and "
+                              "compare their meta-loss per iteration and per second."},
+    "metatrain.first.label": {"en": "Algorithm"},
+    "metatrain.second.label": {"en": "Side by side with"},
+    "metatrain.second.info": {"en": "The same initial θ and the same task batches."},
+    "metatrain.none": {"en": "nothing (one algorithm)"},
+    "metatrain.meta_batch.label": {"en": "Meta-batch"},
+    "metatrain.inner_lr.label": {"en": "α (inner learning rate)"},
+    "metatrain.meta_lr.label": {"en": "β (Adam's learning rate)"},
+    "metatrain.steps.label": {"en": "Inner steps S"},
+    "metatrain.iterations.label": {"en": "Meta-iterations"},
+    "metatrain.seed.label": {"en": "Seed"},
+    "metatrain.caps": {"en": "Caps: at most 2,000 meta-iterations, 25 tasks per batch, 5 inner steps, and {seconds:.0f} s "
+                             "per run; the page updates every 25 iterations."},
+    "metatrain.characters_note": {"en": "Sinusoid only here: meta-training Conv4 on characters needs a CUDA device and the "
+                                        "Omniglot images (this server: {device}), and is not offered in the page yet."},
+    "metatrain.train": {"en": "Meta-train"},
+    "metatrain.use": {"en": "Use this θ"},
+    "metatrain.losses.label": {"en": "meta-loss"},
+    "metatrain.tasks.label": {"en": "validation tasks"},
+    "metatrain.progress": {"en": "Iteration {done:,} of {total:,} · {rate:.1f} it/s · ETA {eta:.0f} s · on {device}."},
+    "metatrain.done": {"en": "Done."},
+    "metatrain.stopped": {"en": "Stopped at iteration {iterations:,}; what was learned is kept."},
+    "metatrain.time_limit": {"en": "The run reached its time limit of {seconds:.0f} s at iteration {iterations:,}; "
+                                   "what was learned is kept."},
+    "metatrain.need_one": {"en": "choose an algorithm to train"},
+    "metatrain.nothing_yet": {"en": "meta-train first: there is no θ of yours yet"},
+    "metatrain.carried": {"en": "Your {algorithm} θ ({iterations:,} iterations) is now offered as \"My meta-trained θ\" "
+                                "in the Sinusoid and Full vs first-order tabs."},
+    "theta.trained": {"en": "My meta-trained θ"},
+    "algorithm.trained": {"en": "My meta-trained θ"},
+    "gradients.no_trained": {"en": "meta-train a θ first (the Meta-train tab, then Use this θ)"},
+    "gradients.trained_sinusoid_only": {"en": "your meta-trained θ is a sinusoid model: use it with sinusoid tasks"},
     # ---------------------------------------------------------------- the "Full vs first-order" tab
     "tab.gradients": {"en": "Full vs first-order"},
     "gradients.intro": {"en": r"""

@@ -186,3 +186,37 @@ def effect_figure(effect: dict, labels: dict[str, str]) -> go.Figure:
                                legendgroup=name, showlegend=column == 1, row=1, col=column)
     figure.update_layout(**{**LAYOUT, "height": 400, "legend": BELOW}, title=text("figure.effect_title"))
     return figure
+
+
+def training_figure(history: dict, labels: dict[str, str]) -> go.Figure:
+    """Each algorithm's meta-training loss against iterations and against its own wall time."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(text("figure.by_iteration"), text("figure.by_time")))
+    for i, (name, label) in enumerate(labels.items()):
+        color = list(METHOD_COLORS.values())[i % len(METHOD_COLORS)] if name not in METHOD_COLORS else METHOD_COLORS[name]
+        figure.add_scatter(x=history["iteration"], y=history["losses"][name], mode="lines", name=label,
+                           line=dict(color=color), legendgroup=name, row=1, col=1)
+        figure.add_scatter(x=history["seconds"][name], y=history["losses"][name], mode="lines", name=label,
+                           line=dict(color=color), legendgroup=name, showlegend=False, row=1, col=2)
+    figure.update_layout(**{**LAYOUT, "height": 380, "legend": BELOW})
+    figure.update_xaxes(title_text=text("figure.iteration"), row=1, col=1)
+    figure.update_xaxes(title_text=text("figure.seconds"), row=1, col=2)
+    figure.update_yaxes(title_text=text("figure.meta_loss"), type="log")
+    return figure
+
+
+def validation_figure(chunk: dict, label: str) -> go.Figure:
+    """f(x; θ) and f(x; φ) after the inner steps, on fixed validation tasks, as θ is learned."""
+    curves = chunk["curves"]
+    figure = make_subplots(rows=1, cols=len(curves), subplot_titles=[text("figure.task", number=i + 1)
+                                                                      for i in range(len(curves))])
+    for column, task in enumerate(curves, 1):
+        first = column == 1
+        figure.add_scatter(x=task["support"][0], y=task["support"][1], mode="markers", name=text("figure.support"),
+                           marker=dict(color=SUPPORT, size=8), showlegend=first, row=1, col=column)
+        figure.add_scatter(x=chunk["grid"], y=task["before"], mode="lines", name=text("figure.theta_curve"),
+                           line=dict(color=THETA, dash="dash"), showlegend=first, row=1, col=column)
+        figure.add_scatter(x=chunk["grid"], y=task["after"], mode="lines", name=text("figure.phi_after"),
+                           line=dict(color=PHI, width=3), showlegend=first, row=1, col=column)
+    figure.update_layout(**{**LAYOUT, "height": 340, "legend": BELOW},
+                         title=text("figure.validation_title", algorithm=label, iteration=chunk["iteration"]))
+    return figure

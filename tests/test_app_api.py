@@ -110,3 +110,28 @@ def test_compare_gradients_takes_the_sinusoid_tabs_task_in_the_same_session(clie
     client.predict(*sinusoid_args(steps=2), api_name="/adapt_sinusoid")
     result = client.predict(*compare_args(source="mine", steps=2, sweep=2), api_name="/compare_gradients")
     assert "Done on CPU" in result[0] and "S = 1:" not in result[1]  # the decomposition is shown at S = 1 only
+
+
+def train_args(**changes):
+    args = dict(first="maml", second="fomaml", meta_batch=5, inner_lr=0.01, meta_lr=0.001, steps=1, iterations=50,
+                seed=0)
+    args.update(changes)
+    return list(args.values())
+
+
+def test_meta_train_streams_and_its_theta_reaches_the_other_tabs(client):
+    session = Client(client.src, verbose=False)
+    with pytest.raises(Exception, match="meta-train first"):
+        session.predict(api_name="/use_trained")
+    job = session.submit(*train_args(), api_name="/meta_train")
+    job.result(timeout=300)
+    updates = job.outputs()
+    assert job.status().success and len(updates) == 2  # every 25 iterations
+    assert "Iteration 25 of 50" in updates[0][0] and "Iteration 50 of 50" in updates[1][0] and "Done" in updates[1][0]
+    assert "now offered" in session.predict(api_name="/use_trained")
+    compared = session.predict(*compare_args(theta="trained", sweep=1), api_name="/compare_gradients")
+    assert "Done on CPU" in compared[0]
+    adapted = session.predict(*sinusoid_args(algorithm="trained", steps=2), api_name="/adapt_sinusoid")
+    assert "Done: 2 step(s)" in adapted[3]
+    with pytest.raises(Exception, match="meta-train a θ first"):  # another session has no θ of its own
+        Client(client.src, verbose=False).predict(*sinusoid_args(algorithm="trained"), api_name="/adapt_sinusoid")

@@ -78,6 +78,21 @@ def test_full_vs_first_order_shows_the_cosine_bars_and_the_cost_plot(page):
     expect(page.locator("#gradients-table table")).to_contain_text("iMAML")
 
 
+def test_meta_train_streams_the_loss_curve(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Meta-train").click()
+    set_slider(page, "#metatrain-iterations", 150)
+    set_slider(page, "#metatrain-meta_batch", 5)
+    page.locator("#metatrain-train").click()
+    seen = watch_status(page, "#metatrain-status", "Done", timeout=120)
+    iterations = {line.split("Iteration ")[1].split(" ")[0] for line in seen if "Iteration " in line}
+    assert len(iterations) >= 3, seen  # the curve was redrawn at least three times as θ was learned
+    expect(page.locator("#metatrain-losses .js-plotly-plot g.trace.scatter")).to_have_count(4)  # 2 algorithms × 2
+    page.locator("#metatrain-use").click()
+    expect(page.locator("#metatrain-status")).to_contain_text("now offered")
+
+
 def set_slider(page, container: str, value) -> None:
     box = page.locator(f"{container} input[type='number']")
     box.fill(str(value))

@@ -191,7 +191,7 @@ def test_the_app_builds_without_launching(store):
     app = build_app(store)
     public = {d.api_name for d in app.fns.values() if d.api_visibility == "public"}
     assert public == {"adapt_sinusoid", "adapt_characters", "add_example", "clear_examples",
-                      "replay_sinusoid", "compare_gradients"}  # as the README lists
+                      "replay_sinusoid", "compare_gradients", "meta_train", "use_trained"}  # as the README lists
 
 
 def test_the_sinusoid_hints_come_from_the_chosen_card():
@@ -285,3 +285,22 @@ def test_full_vs_first_order_on_drawn_characters_and_its_messages(store):
                                                  support[:2]))
     with pytest.raises(Problem, match="Inner steps S must be between 1 and 10"):
         list(gradients.compare_gradients_handler(store, "sampled", "shipped", 11, 0.01, 5, 0.1, 2, 0, None, None))
+
+
+def test_meta_train_side_by_side_stops_and_keeps_what_it_learned(store):
+    from demo.tabs import metatrain
+
+    playback = Playback()
+    run = metatrain.meta_train_handler(store, "maml", "anil", 5, 0.01, 0.001, 1, 500, 0, playback)
+    first = next(run)
+    assert "Iteration 25 of 500" in first[0]
+    assert {trace.name for trace in first[1].data} == {"MAML", "ANIL"}
+    playback.stopped = True
+    rest = list(run)
+    assert len(rest) == 1 and "Stopped at iteration 50; what was learned is kept." in rest[0][0]
+    trained = rest[0][3]
+    assert trained["iterations"] == 50 and set(trained["theta"]) == {"maml", "anil"}
+    with pytest.raises(Problem, match="choose an algorithm to train"):
+        next(metatrain.meta_train_handler(store, "none", "maml", 5, 0.01, 0.001, 1, 50, 0))
+    with pytest.raises(Problem, match="Meta-iterations must be between 25 and 2,000"):
+        next(metatrain.meta_train_handler(store, "maml", "none", 5, 0.01, 0.001, 1, 5000, 0))

@@ -76,6 +76,13 @@ def compare(**changes) -> list:
     return list(args.values())
 
 
+def train(**changes) -> list:
+    args = dict(first="maml", second="none", meta_batch=2, inner_lr=0.01, meta_lr=0.001, steps=1, iterations=25,
+                seed=0)
+    args.update(changes)
+    return list(args.values())
+
+
 # (endpoint, arguments (file names stand for uploads), the message pattern). NaN and inf go as the strings
 # "nan" and "inf": the client's JSON encoder refuses the floats, and the server parses both alike.
 CASES = [
@@ -160,6 +167,12 @@ CASES = [
     ("compare_gradients", compare(sweep=1.5), "Cost sweep up to S must be a whole number"),
     ("compare_gradients", compare(source="mine"), "run Adapt in the Sinusoid tab first"),
     ("compare_gradients", compare(source="episode"), "add at least one drawn example of two classes"),
+    ("meta_train", train(first="Reptile"), "Algorithm: .* is not one of the choices"),
+    ("meta_train", train(iterations=10**7), "greater than maximum value 2000|Meta-iterations"),
+    ("meta_train", train(meta_batch=0), "less than minimum value 1|Meta-batch"),
+    ("meta_train", train(steps="nan"), "Inner steps S"),
+    ("meta_train", train(meta_lr=-1), "less than minimum value|β"),
+    ("use_trained", [], "meta-train first"),
     ("clear_examples", ["three"], "N \\(classes\\): expected a number"),
     ("clear_examples", [0], "less than minimum value 2"),
     ("clear_examples", [10**9], "greater than maximum value 10"),
@@ -242,6 +255,6 @@ def test_a_file_path_the_server_did_not_hand_out_is_refused(client, path):
 
 def test_nan_and_inf_sent_as_json_numbers_are_refused_by_name(client):
     for value in (float("nan"), float("inf"), -float("inf")):
-        result = raw_call(client.src, "adapt_sinusoid", [*sinusoid(amplitude=value), None])
+        result = raw_call(client.src, "adapt_sinusoid", [*sinusoid(amplitude=value), None, None])  # two states
         refused = "Amplitude A must be between|(greater|less) than (maximum|minimum) value"
         assert not result["success"] and re.search(refused, result["output"]["error"])

@@ -61,6 +61,11 @@ def test_take_the_readme_screenshots():
         watch_status(page, "#gradients-status", "Done on", timeout=300)
         time.sleep(1.5)
         save(page, out / "gradients.png")
+        page.get_by_role("tab", name="Meta-train").click()
+        page.locator("#metatrain-train").click()
+        watch_status(page, "#metatrain-status", "Done", timeout=300)
+        time.sleep(1.5)
+        save(page, out / "metatrain.png")
         browser.close()
-    for name in ("sinusoid.png", "characters.png", "gradients.png"):
+    for name in ("sinusoid.png", "characters.png", "gradients.png", "metatrain.png"):
         assert (out / name).stat().st_size < 300_000

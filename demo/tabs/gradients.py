@@ -17,7 +17,7 @@ from core.registry import build_model, inner_config
 from core.tasks import SinusoidDistribution, Task, stack_tasks, task_from_points
 from core.trace import trace_records
 from demo import inputs, plots
-from demo.common import checked_number, gpu, slider
+from demo.common import checked_number, gpu, slider, trained_model
 from demo.errors import excerpt
 from demo.limits import LIMITS
 from demo.messages import Problem, text
@@ -25,7 +25,7 @@ from demo.serving import COMPUTE, computes
 from demo.store import CheckpointStore
 
 BATCHES = ("sampled", "mine", "episode")  # keys of the task-batch choices
-THETAS = ("shipped", "random")  # keys of the θ choices
+THETAS = ("shipped", "random", "trained")  # keys of the θ choices
 MAX_EPISODE_SWEEP = 5  # the characters' cost sweep stops at this S
 EFFECT_TASKS = 3  # tasks drawn in the meta-step's effect
 GRID = 100  # x-grid of the effect's curves
@@ -61,8 +61,13 @@ def task_batch(source, tasks, seed, sinusoid_run, character_support) -> tuple[st
                   choices=", ".join(BATCHES))
 
 
-def starting_theta(store: CheckpointStore, family: str, choice, seed: int):
-    """(model, θ) from the shipped MAML checkpoint of the family, or a fresh initialisation from `seed`."""
+def starting_theta(store: CheckpointStore, family: str, choice, seed: int, trained: dict | None):
+    """(model, θ) from the shipped MAML checkpoint of the family, a fresh initialisation from `seed`, or the θ
+    this session meta-trained (a sinusoid MLP)."""
+    if choice == "trained":
+        if family != "sinusoid":
+            raise Problem("gradients.trained_sinusoid_only")
+        return trained_model(trained, store.device)[:2]
     model, theta, card = store.get(family, "maml")
     if choice == "shipped":
         return model, theta
@@ -162,7 +167,7 @@ def table(result: dict) -> str:
 
 @computes
 def compare_gradients_handler(store: CheckpointStore, source, theta_choice, steps, inner_lr, tasks, meta_lr,
-                              sweep_steps, seed, sinusoid_run=None, character_support=None):
+                              sweep_steps, seed, sinusoid_run=None, character_support=None, trained=None):
     """Stream two updates: directions, sizes, the meta-step and the graph; then the cost sweeps."""
     steps = checked_number(steps, "gradients.steps")
     inner_lr = checked_number(inner_lr, "gradients.inner_lr")
@@ -173,7 +178,7 @@ def compare_gradients_handler(store: CheckpointStore, source, theta_choice, step
     family, batch, note = task_batch(source, tasks, seed, sinusoid_run, character_support)
     if family == "omniglot":
         sweep_steps = min(sweep_steps, MAX_EPISODE_SWEEP)
-    model, theta = starting_theta(store, family, theta_choice, seed)
+    model, theta = starting_theta(store, family, theta_choice, seed, trained)
     batch = batch.to(store.device, next(iter(theta.values())).dtype)
     labels = method_labels()
     began = time.perf_counter()
@@ -219,6 +224,6 @@ def build(store: CheckpointStore, shared: dict) -> None:
     gr.Markdown(text("gradients.graph_note"))
     run.click(partial(compare_gradients_handler, store),
               [source, theta, steps, inner_lr, tasks, meta_lr, sweep, seed, shared["sinusoid_run"],
-               shared["character_support"]],
+               shared["character_support"], shared["trained_theta"]],
               [status, summary, cosines, plane, effect, cost, graph, agreement], api_name="compare_gradients",
               show_progress="minimal", **COMPUTE)

@@ -11,7 +11,7 @@ from core.landscape import adaptation_landscape
 from core.registry import inner_config
 from core.trace import trace_records
 from demo import inputs, plots
-from demo.common import badge, checked_number, gpu, picture_file, slider
+from demo.common import badge, checked_number, gpu, picture_file, slider, trained_model
 from demo.errors import excerpt
 from demo.limits import LIMITS
 from demo.messages import Problem, text
@@ -81,13 +81,16 @@ def mean_step_time(records: list[dict]) -> float | None:
 
 @computes
 def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, drawing, points, algorithm,
-                   inner_lr, steps, delay, seed, playback: Playback | None = None):
+                   inner_lr, steps, delay, seed, playback: Playback | None = None, trained: dict | None = None):
     """Stream one update per inner step: curves, losses, then the path over the loss surface."""
     curve_task = build_task(source, amplitude, phase, shots, drawing, points, seed)
     steps = checked_number(steps, "sinusoid.steps")
     inner_lr = checked_number(inner_lr, "sinusoid.inner_lr")
     delay = checked_number(delay, "sinusoid.delay")
-    model, theta, _ = store.get("sinusoid", algorithm)  # CheckpointUnavailable says why it cannot
+    if algorithm == "trained":  # the θ this session meta-trained in the page
+        model, theta, algorithm = trained_model(trained, store.device)
+    else:
+        model, theta, _ = store.get("sinusoid", algorithm)  # CheckpointUnavailable says why it cannot
     playback = playback or Playback()
     task = curve_task.task.to(store.device)
     grid = torch.linspace(*inputs.X_RANGE, GRID, device=store.device).reshape(-1, 1)
@@ -189,7 +192,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
                     clear = gr.Button(text("sinusoid.clear_points"), size="sm")
             shots = slider("sinusoid.shots")
         with gr.Column(scale=2):
-            algorithm = gr.Dropdown([(text(f"algorithm.{a}"), a) for a in algorithms], value=first,
+            algorithm = gr.Dropdown([(text(f"algorithm.{a}"), a) for a in (*algorithms, "trained")], value=first,
                                     label=text("control.algorithm"), info=text("sinusoid.algorithm.info"))
             checkpoint_note = gr.Markdown(store.note("sinusoid", first), elem_id="sinusoid-checkpoint")
             inner_lr = slider("sinusoid.inner_lr", info=hint["inner_lr_info"])
@@ -223,7 +226,8 @@ def build(store: CheckpointStore, shared: dict) -> None:
     click_image.select(click_point, points, [click_image, points], api_name=False, **LIGHT)
     clear.click(clear_points, None, [click_image, points], api_name=False, **LIGHT)
     adapt.click(partial(adapt_sinusoid, store),
-                [source, amplitude, phase, shots, canvas, points, algorithm, inner_lr, steps, delay, seed, playback],
+                [source, amplitude, phase, shots, canvas, points, algorithm, inner_lr, steps, delay, seed, playback,
+                 shared["trained_theta"]],
                 [curves, losses, path, status, run_state, scrub_slider, device], api_name="adapt_sinusoid",
                 show_progress="hidden", **COMPUTE)  # the stream itself shows progress, step by step
     pause.click(toggle_pause, playback, pause, api_name=False, queue=False)

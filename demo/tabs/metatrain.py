@@ -1,0 +1,163 @@
+"""Tab "Meta-train": meta-train the sinusoid MLP from scratch in the page, one algorithm or two side by side,
+and watch the meta-loss fall and f(x; θ) learn to adapt."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from functools import partial
+
+import gradio as gr
+import torch
+
+from core.device import describe_device, generator
+from core.registry import META_GRADIENTS, default_model, inner_config
+from core.tasks import SinusoidDistribution
+from core.trace import trace_records
+from core.training import TrainState, build_run_model, default_config, meta_train
+from demo import inputs, plots
+from demo.common import checked_number, gpu, slider
+from demo.errors import excerpt
+from demo.limits import LIMITS
+from demo.messages import Problem, text
+from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
+from demo.session import RUN_LIMIT_S, Playback, stop
+from demo.store import CheckpointStore
+
+NONE = "none"  # the key of "no second algorithm"
+CHUNK = 25  # iterations per streamed update (and per validation)
+VALIDATION_TASKS = 20  # fixed validation tasks, validated every CHUNK iterations
+SHOWN_TASKS = 3  # validation tasks drawn as f(x; θ) and f(x; φ)
+GRID = 100
+
+
+def algorithms_of(first, second) -> tuple[str, ...]:
+    """The algorithms to train: one, or two side by side; a Problem naming an unknown one."""
+    for choice in (first, second):
+        if choice != NONE and choice not in META_GRADIENTS:
+            raise Problem("error.unknown_choice", label=text("control.algorithm"), value=excerpt(choice),
+                          choices=", ".join(META_GRADIENTS))
+    if first == NONE:
+        raise Problem("metatrain.need_one")
+    return (first,) if second in (NONE, first) else (first, second)
+
+
+@gpu
+def train_chunk(cfg, algorithms: tuple[str, ...], state: TrainState | None, until: int, device) -> dict:
+    """Meta-iterations up to `until` (validated there), computed at once: the records' numbers, the state to go
+    on from, and f(x; θ), f(x; φ) of the first algorithm on the shown validation tasks."""
+    rows, last = [], None
+    for record in meta_train(cfg, algorithms, device=device, resume=state):
+        if record.losses:
+            rows.append({"iteration": record.iteration, "losses": record.losses, "seconds": dict(record.seconds)})
+        if record.state is not None or record.iteration >= until:
+            last = record
+            if record.iteration >= until or record.last:
+                break
+    theta = {key: value.detach() for key, value in last.state.theta[algorithms[0]].items()}
+    model = _model(cfg, algorithms[0], device)
+    grid = torch.linspace(*inputs.X_RANGE, GRID, device=device).reshape(-1, 1)
+    shown = SinusoidDistribution(support=cfg.support, query=cfg.query).sample(SHOWN_TASKS, generator(cfg.seed + 99))
+    curves = []
+    for i in range(SHOWN_TASKS):
+        task = shown[i].to(device)
+        records = list(trace_records(model, {k: v.to(device) for k, v in theta.items()}, task,
+                                     inner_config(algorithms[0], cfg.inner_lr, cfg.train_steps), grid))
+        curves.append({"support": (task.x_support.flatten().tolist(), task.y_support.flatten().tolist()),
+                       "before": records[0].predictions, "after": records[-1].predictions})
+    return {"rows": rows, "state": last.state, "validation": last.validation, "iteration": last.iteration,
+            "last": last.last, "grid": grid.flatten().tolist(), "curves": curves}
+
+
+def _model(cfg, algorithm, device):
+    return build_run_model(replace(cfg, algorithm=algorithm))[0].to(device)
+
+
+@computes
+def meta_train_handler(store: CheckpointStore, first, second, meta_batch, inner_lr, meta_lr, steps, iterations,
+                       seed, playback: Playback | None = None):
+    """Stream an update every CHUNK iterations: progress, the meta-loss against iterations and wall time, and
+    f(x; θ), f(x; φ) on fixed validation tasks; the last θ stays in the session."""
+    algorithms = algorithms_of(first, second)
+    meta_batch = checked_number(meta_batch, "metatrain.meta_batch")
+    inner_lr = checked_number(inner_lr, "metatrain.inner_lr")
+    meta_lr = checked_number(meta_lr, "metatrain.meta_lr")
+    steps = checked_number(steps, "metatrain.steps")
+    iterations = checked_number(iterations, "metatrain.iterations")
+    seed = checked_number(seed, "metatrain.seed")
+    cfg = default_config("sinusoid", algorithm=algorithms[0], iterations=iterations, meta_batch=meta_batch,
+                         inner_lr=inner_lr, meta_lr=meta_lr, train_steps=steps, test_steps=steps,
+                         validate_every=CHUNK, validation_tasks=VALIDATION_TASKS, seed=seed, strategy="vmap",
+                         model=default_model("sinusoid", algorithms[0]).spec())
+    playback = playback or Playback()
+    playback.start()
+    labels = {name: text(f"algorithm.{name}") for name in algorithms}
+    history = {"iteration": [], "losses": {name: [] for name in algorithms}, "seconds": {name: [] for name in algorithms}}
+    state, began, device = None, time.perf_counter(), store.device
+    ending = None
+    while True:
+        until = min((state.iteration if state else 0) + CHUNK, iterations)
+        chunk = train_chunk(cfg, algorithms, state, until, device)
+        state = chunk["state"]
+        for row in chunk["rows"]:
+            history["iteration"].append(row["iteration"])
+            for name in algorithms:
+                history["losses"][name].append(row["losses"][name])
+                history["seconds"][name].append(row["seconds"][name])
+        elapsed = time.perf_counter() - began
+        rate = state.iteration / max(elapsed, 1e-9)
+        trained = {"theta": state.theta, "algorithm": algorithms[0], "config": vars(cfg),
+                   "iterations": state.iteration, "device": describe_device(device)}
+        progress = text("metatrain.progress", done=state.iteration, total=iterations, rate=rate,
+                        eta=(iterations - state.iteration) / max(rate, 1e-9), device=describe_device(device))
+        finished = chunk["last"] or state.iteration >= iterations
+        if playback.stopped:
+            ending = text("metatrain.stopped", iterations=state.iteration)
+        elif time.perf_counter() - playback.started > RUN_LIMIT_S:
+            ending = text("metatrain.time_limit", seconds=RUN_LIMIT_S, iterations=state.iteration)
+        status = progress + (" " + ending if ending else " " + text("metatrain.done") if finished else "")
+        yield (status, plots.training_figure(history, labels), plots.validation_figure(chunk, labels[algorithms[0]]),
+               trained)
+        if finished or ending:
+            return
+
+
+def use_trained(trained: dict | None):
+    """Carry the session's trained θ into the other tabs (their θ choices read it)."""
+    if not trained:
+        raise Problem("metatrain.nothing_yet")
+    return trained, text("metatrain.carried", algorithm=text(f"algorithm.{trained['algorithm']}"),
+                         iterations=trained["iterations"])
+
+
+def build(store: CheckpointStore, shared: dict) -> None:
+    """The tab's components and events; the θ it carries over goes into `shared`."""
+    gr.Markdown(text("metatrain.intro"))
+    choices = [(text(f"algorithm.{name}"), name) for name in META_GRADIENTS]
+    with gr.Row():
+        first = gr.Dropdown(choices, value="maml", label=text("metatrain.first.label"))
+        second = gr.Dropdown([(text("metatrain.none"), NONE), *choices], value="fomaml",
+                             label=text("metatrain.second.label"), info=text("metatrain.second.info"))
+    with gr.Row():
+        meta_batch = slider("metatrain.meta_batch")
+        inner_lr = slider("metatrain.inner_lr")
+        meta_lr = slider("metatrain.meta_lr")
+        steps = slider("metatrain.steps")
+        iterations = slider("metatrain.iterations")
+        seed = gr.Number(LIMITS["metatrain.seed"].value, precision=0, minimum=0, label=text("metatrain.seed.label"))
+    gr.Markdown(text("metatrain.caps", seconds=RUN_LIMIT_S))
+    gr.Markdown(text("metatrain.characters_note", device=describe_device(store.device)))
+    with gr.Row():
+        train = gr.Button(text("metatrain.train"), variant="primary", elem_id="metatrain-train")
+        stop_button = gr.Button(text("control.stop"), variant="stop", elem_id="metatrain-stop")
+        use = gr.Button(text("metatrain.use"), elem_id="metatrain-use")
+    status = gr.Markdown(elem_id="metatrain-status")
+    losses = gr.Plot(label=text("metatrain.losses.label"), elem_id="metatrain-losses")
+    tasks = gr.Plot(label=text("metatrain.tasks.label"), elem_id="metatrain-tasks")
+    trained = gr.State(None, time_to_live=STATE_TTL_S)
+    carried = shared["trained_theta"]
+    playback = gr.State(Playback())
+    train.click(partial(meta_train_handler, store),
+                [first, second, meta_batch, inner_lr, meta_lr, steps, iterations, seed, playback],
+                [status, losses, tasks, trained], api_name="meta_train", show_progress="hidden", **COMPUTE)
+    stop_button.click(stop, playback, None, api_name=False, queue=False)
+    use.click(use_trained, trained, [carried, status], api_name="use_trained", **LIGHT)
