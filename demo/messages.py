@@ -118,7 +118,7 @@ and the query loss measures how well $\phi_k$ fits the rest of the curve. MAML c
     "figure.effect_title": {"en": "f(x; φ′) after S steps from θ′ = θ − β·g"},
     "method.theta": {"en": "θ (no meta-step)"},
     "method.imaml": {"en": "iMAML"},
-    "figure.by_iteration": {"en": "meta-loss against iterations"},
+    "figure.by_iteration": {"en": "meta-loss (mean of {window} iterations) against iterations"},
     "figure.by_time": {"en": "against wall time"},
     "figure.iteration": {"en": "meta-iteration"},
     "figure.seconds": {"en": "seconds"},

@@ -188,15 +188,27 @@ def effect_figure(effect: dict, labels: dict[str, str]) -> go.Figure:
     return figure
 
 
-def training_figure(history: dict, labels: dict[str, str]) -> go.Figure:
-    """Each algorithm's meta-training loss against iterations and against its own wall time."""
-    figure = make_subplots(rows=1, cols=2, subplot_titles=(text("figure.by_iteration"), text("figure.by_time")))
-    for i, (name, label) in enumerate(labels.items()):
-        color = list(METHOD_COLORS.values())[i % len(METHOD_COLORS)] if name not in METHOD_COLORS else METHOD_COLORS[name]
-        figure.add_scatter(x=history["iteration"], y=history["losses"][name], mode="lines", name=label,
-                           line=dict(color=color), legendgroup=name, row=1, col=1)
-        figure.add_scatter(x=history["seconds"][name], y=history["losses"][name], mode="lines", name=label,
-                           line=dict(color=color), legendgroup=name, showlegend=False, row=1, col=2)
+def running_mean(values: list[float], window: int) -> list[float]:
+    """The mean of the last `window` values at each position (fewer at the start)."""
+    means, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value - (values[i - window] if i >= window else 0.0)
+        means.append(total / min(i + 1, window))
+    return means
+
+
+def training_figure(history: dict, labels: dict[str, str], window: int = 25) -> go.Figure:
+    """Each algorithm's meta-training loss (running mean of `window` iterations) against iterations and
+    against its own wall time."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(text("figure.by_iteration", window=window),
+                                                           text("figure.by_time")))
+    for name, label in labels.items():
+        color = METHOD_COLORS[name]
+        smooth = running_mean(history["losses"][name], window)
+        figure.add_scatter(x=history["iteration"], y=smooth, mode="lines", name=label,
+                           line=dict(color=color, width=2.5), legendgroup=name, row=1, col=1)
+        figure.add_scatter(x=history["seconds"][name], y=smooth, mode="lines", name=label,
+                           line=dict(color=color, width=2.5), legendgroup=name, showlegend=False, row=1, col=2)
     figure.update_layout(**{**LAYOUT, "height": 380, "legend": BELOW})
     figure.update_xaxes(title_text=text("figure.iteration"), row=1, col=1)
     figure.update_xaxes(title_text=text("figure.seconds"), row=1, col=2)

@@ -304,3 +304,10 @@ def test_meta_train_side_by_side_stops_and_keeps_what_it_learned(store):
         next(metatrain.meta_train_handler(store, "none", "maml", 5, 0.01, 0.001, 1, 50, 0))
     with pytest.raises(Problem, match="Meta-iterations must be between 25 and 2,000"):
         next(metatrain.meta_train_handler(store, "maml", "none", 5, 0.01, 0.001, 1, 5000, 0))
+
+
+def test_running_mean_against_a_hand_computed_example():
+    from demo.plots import running_mean
+
+    assert running_mean([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert running_mean([], 3) == []

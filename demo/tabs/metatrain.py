@@ -94,6 +94,7 @@ def meta_train_handler(store: CheckpointStore, first, second, meta_batch, inner_
     history = {"iteration": [], "losses": {name: [] for name in algorithms}, "seconds": {name: [] for name in algorithms}}
     state, began, device = None, time.perf_counter(), store.device
     ending = None
+    offset = {name: 0.0 for name in algorithms}  # each chunk counts its own seconds from 0
     while True:
         until = min((state.iteration if state else 0) + CHUNK, iterations)
         chunk = train_chunk(cfg, algorithms, state, until, device)
@@ -102,7 +103,8 @@ def meta_train_handler(store: CheckpointStore, first, second, meta_batch, inner_
             history["iteration"].append(row["iteration"])
             for name in algorithms:
                 history["losses"][name].append(row["losses"][name])
-                history["seconds"][name].append(row["seconds"][name])
+                history["seconds"][name].append(offset[name] + row["seconds"][name])
+        offset = {name: history["seconds"][name][-1] for name in algorithms}
         elapsed = time.perf_counter() - began
         rate = state.iteration / max(elapsed, 1e-9)
         trained = {"theta": state.theta, "algorithm": algorithms[0], "config": vars(cfg),
