@@ -49,6 +49,11 @@ def checked_number(value, key: str):
     return number
 
 
+def checked_numbers(prefix: str, **values) -> list:
+    """`checked_number` of each value against LIMITS["<prefix>.<name>"], in the order given."""
+    return [checked_number(value, f"{prefix}.{name}") for name, value in values.items()]
+
+
 def slider(key: str, info: str | None = None, **options) -> gr.Slider:
     """The slider of LIMITS[key], labelled by the message `<key>.label` (and `<key>.info`, or `info`).
 
@@ -59,6 +64,13 @@ def slider(key: str, info: str | None = None, **options) -> gr.Slider:
         info = text(f"{key}.info")
     return gr.Slider(limit.low, limit.high, **{"value": limit.value, **options}, step=limit.step,
                      label=text(f"{key}.label"), info=info, elem_id=key.replace(".", "-"))
+
+
+def seed_box(key: str, **options) -> gr.Number:
+    """A whole-number box for the seed LIMITS[key], labelled by the message `<key>.label` (and `<key>.info`)."""
+    info = text(f"{key}.info") if f"{key}.info" in MESSAGES else None
+    return gr.Number(LIMITS[key].value, precision=0, minimum=LIMITS[key].low, label=text(f"{key}.label"), info=info,
+                     **options)
 
 
 def trained_model(trained: dict | None, device) -> tuple:

@@ -17,7 +17,7 @@ from core.registry import build_model, inner_config
 from core.tasks import SinusoidDistribution, Task, stack_tasks, task_from_points
 from core.trace import trace_records
 from demo import inputs, plots
-from demo.common import checked_number, gpu, slider, trained_model
+from demo.common import checked_numbers, gpu, seed_box, slider, trained_model
 from demo.errors import excerpt
 from demo.limits import LIMITS
 from demo.messages import Problem, text
@@ -169,12 +169,8 @@ def table(result: dict) -> str:
 def compare_gradients_handler(store: CheckpointStore, source, theta_choice, steps, inner_lr, tasks, meta_lr,
                               sweep_steps, seed, sinusoid_run=None, character_support=None, trained=None):
     """Stream two updates: directions, sizes, the meta-step and the graph; then the cost sweeps."""
-    steps = checked_number(steps, "gradients.steps")
-    inner_lr = checked_number(inner_lr, "gradients.inner_lr")
-    tasks = checked_number(tasks, "gradients.tasks")
-    meta_lr = checked_number(meta_lr, "gradients.meta_lr")
-    sweep_steps = checked_number(sweep_steps, "gradients.sweep")
-    seed = checked_number(seed, "gradients.seed")
+    steps, inner_lr, tasks, meta_lr, sweep_steps, seed = checked_numbers(
+        "gradients", steps=steps, inner_lr=inner_lr, tasks=tasks, meta_lr=meta_lr, sweep=sweep_steps, seed=seed)
     family, batch, note = task_batch(source, tasks, seed, sinusoid_run, character_support)
     if family == "omniglot":
         sweep_steps = min(sweep_steps, MAX_EPISODE_SWEEP)
@@ -204,12 +200,9 @@ def build(store: CheckpointStore, shared: dict) -> None:
         theta = gr.Radio([(text(f"theta.{key}"), key) for key in THETAS], value=THETAS[0],
                          label=text("gradients.theta.label"))
     with gr.Row():
-        steps = slider("gradients.steps")
-        inner_lr = slider("gradients.inner_lr")
-        tasks = slider("gradients.tasks")
-        meta_lr = slider("gradients.meta_lr")
-        sweep = slider("gradients.sweep")
-        seed = gr.Number(LIMITS["gradients.seed"].value, precision=0, minimum=0, label=text("gradients.seed.label"))
+        steps, inner_lr, tasks, meta_lr, sweep = (slider(f"gradients.{name}") for name in
+                                                  ("steps", "inner_lr", "tasks", "meta_lr", "sweep"))
+        seed = seed_box("gradients.seed")
     run = gr.Button(text("gradients.compare"), variant="primary", elem_id="gradients-compare")
     status = gr.Markdown(elem_id="gradients-status")
     summary = gr.Markdown(elem_id="gradients-table")

@@ -15,9 +15,8 @@ from core.tasks import SinusoidDistribution
 from core.trace import trace_records
 from core.training import TrainState, build_run_model, default_config, meta_train
 from demo import inputs, plots
-from demo.common import checked_number, gpu, slider
+from demo.common import checked_numbers, gpu, seed_box, slider
 from demo.errors import excerpt
-from demo.limits import LIMITS
 from demo.messages import Problem, text
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
 from demo.session import RUN_LIMIT_S, Playback, stop
@@ -78,12 +77,9 @@ def meta_train_handler(store: CheckpointStore, first, second, meta_batch, inner_
     """Stream an update every CHUNK iterations: progress, the meta-loss against iterations and wall time, and
     f(x; θ), f(x; φ) on fixed validation tasks; the last θ stays in the session."""
     algorithms = algorithms_of(first, second)
-    meta_batch = checked_number(meta_batch, "metatrain.meta_batch")
-    inner_lr = checked_number(inner_lr, "metatrain.inner_lr")
-    meta_lr = checked_number(meta_lr, "metatrain.meta_lr")
-    steps = checked_number(steps, "metatrain.steps")
-    iterations = checked_number(iterations, "metatrain.iterations")
-    seed = checked_number(seed, "metatrain.seed")
+    meta_batch, inner_lr, meta_lr, steps, iterations, seed = checked_numbers(
+        "metatrain", meta_batch=meta_batch, inner_lr=inner_lr, meta_lr=meta_lr, steps=steps, iterations=iterations,
+        seed=seed)
     cfg = default_config("sinusoid", algorithm=algorithms[0], iterations=iterations, meta_batch=meta_batch,
                          inner_lr=inner_lr, meta_lr=meta_lr, train_steps=steps, test_steps=steps,
                          validate_every=CHUNK, validation_tasks=VALIDATION_TASKS, seed=seed, strategy="vmap",
@@ -140,12 +136,9 @@ def build(store: CheckpointStore, shared: dict) -> None:
         second = gr.Dropdown([(text("metatrain.none"), NONE), *choices], value="fomaml",
                              label=text("metatrain.second.label"), info=text("metatrain.second.info"))
     with gr.Row():
-        meta_batch = slider("metatrain.meta_batch")
-        inner_lr = slider("metatrain.inner_lr")
-        meta_lr = slider("metatrain.meta_lr")
-        steps = slider("metatrain.steps")
-        iterations = slider("metatrain.iterations")
-        seed = gr.Number(LIMITS["metatrain.seed"].value, precision=0, minimum=0, label=text("metatrain.seed.label"))
+        meta_batch, inner_lr, meta_lr, steps, iterations = (slider(f"metatrain.{name}") for name in
+                                                            ("meta_batch", "inner_lr", "meta_lr", "steps", "iterations"))
+        seed = seed_box("metatrain.seed")
     gr.Markdown(text("metatrain.caps", seconds=RUN_LIMIT_S))
     gr.Markdown(text("metatrain.characters_note", device=describe_device(store.device)))
     with gr.Row():

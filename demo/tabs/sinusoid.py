@@ -11,9 +11,8 @@ from core.landscape import adaptation_landscape
 from core.registry import inner_config
 from core.trace import trace_records
 from demo import inputs, plots
-from demo.common import badge, checked_number, gpu, picture_file, slider, trained_model
+from demo.common import badge, checked_number, gpu, picture_file, seed_box, slider, trained_model
 from demo.errors import excerpt
-from demo.limits import LIMITS
 from demo.messages import Problem, text
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
 from demo.session import PAUSE_LIMIT_S, Playback, divergence_note, ending_text, play, step_once, stop, toggle_pause
@@ -199,8 +198,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
             steps = slider("sinusoid.steps", info=hint["steps_info"])
             with gr.Row():
                 delay = slider("sinusoid.delay", info=text("sinusoid.delay.info", seconds=PAUSE_LIMIT_S))
-                seed = gr.Number(LIMITS["sinusoid.seed"].value, precision=0, minimum=0,
-                                 label=text("sinusoid.seed.label"), info=text("sinusoid.seed.info"))
+                seed = seed_box("sinusoid.seed")
             with gr.Row():
                 adapt = gr.Button(text("control.adapt"), variant="primary", elem_id="sinusoid-adapt")
                 pause = gr.Button(text("control.pause"), elem_id="sinusoid-pause")
