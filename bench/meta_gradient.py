@@ -23,6 +23,7 @@ import time
 import torch
 
 from bench.naive import naive_meta_gradient
+from core.compare import slope
 from core.device import describe_device, generator, measure_peak_memory, resolve_device, synchronize
 from core.meta import choose_strategy, meta_gradient
 from core.registry import META_GRADIENTS
@@ -63,12 +64,6 @@ def rates(ours, naive, device: torch.device, repeats: int) -> tuple[float, float
             synchronize(device)
             times[fn].append(time.perf_counter() - start)
     return 1.0 / statistics.median(times[ours]), 1.0 / statistics.median(times[naive])
-
-
-def slope(xs: list[float], ys: list[float]) -> float:
-    """Least-squares slope of ys against xs."""
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
 
 
 def run(workloads: list[str], steps_list: list[int], algorithms: list[str], repeats: int,

@@ -84,6 +84,12 @@ def trained_model(trained: dict | None, device) -> tuple:
     return model, theta, trained["algorithm"]
 
 
+def mean_step_time(records: list[dict]) -> float | None:
+    """The mean wall time of the inner steps among trace records (k = 0 took no step); None without one."""
+    times = [record["wall_time_s"] for record in records if record["step"]]
+    return sum(times) / len(times) if times else None
+
+
 def badge(device, seconds_per_step: float | None = None) -> str:
     """'CUDA: <gpu>' or 'CPU', with the measured time per inner step."""
     name = f"**{describe_device(device)}**"

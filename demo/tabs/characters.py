@@ -15,7 +15,7 @@ from core.omniglot import DownloadFailed, download_omniglot
 from core.registry import inner_config
 from core.trace import trace_records
 from demo import inputs, plots
-from demo.common import badge, checked_number, gpu, picture_file, slider
+from demo.common import badge, checked_number, gpu, mean_step_time, picture_file, slider
 from demo.errors import excerpt
 from demo.limits import LIMITS
 from demo.messages import Problem, text
@@ -166,7 +166,7 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
                 plots.distance_figure(trace, k),
                 text("characters.step_status", step=k, steps=steps, name=name, probability=probability),
                 query_picture if k == 0 else gr.skip(),  # send it once
-                badge(store.device, mean_step_time(records[1:k + 1])))
+                badge(store.device, mean_step_time(records[:k + 1])))
 
     done, ending = yield from play(playback, len(records), frame, delay, NO_CHANGE)
     name, probability = best(done)
@@ -175,11 +175,6 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
                                     probability=probability, step=done), *NO_CHANGE[4:])
     elif done < steps:  # the trace ended early on its own: the adaptation diverged
         yield (*NO_CHANGE[:3], divergence_note(records, text("characters.subject")), *NO_CHANGE[4:])
-
-
-def mean_step_time(records: list[dict]) -> float | None:
-    times = [record["wall_time_s"] for record in records]
-    return sum(times) / len(times) if times else None
 
 
 def inner_lr_setting(store: CheckpointStore, algorithm: str | None) -> dict:

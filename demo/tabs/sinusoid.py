@@ -11,7 +11,7 @@ from core.landscape import adaptation_landscape
 from core.registry import inner_config
 from core.trace import trace_records
 from demo import inputs, plots
-from demo.common import badge, checked_number, gpu, picture_file, seed_box, slider, trained_model
+from demo.common import badge, checked_number, gpu, mean_step_time, picture_file, seed_box, slider, trained_model
 from demo.errors import excerpt
 from demo.messages import Problem, text
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
@@ -73,11 +73,6 @@ def compute_landscape(model, theta, task, cfg) -> dict:
     return asdict(adaptation_landscape(model, theta, task, cfg))
 
 
-def mean_step_time(records: list[dict]) -> float | None:
-    times = [record["wall_time_s"] for record in records if record["step"]]
-    return sum(times) / len(times) if times else None
-
-
 @computes
 def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, drawing, points, algorithm,
                    inner_lr, steps, delay, seed, playback: Playback | None = None, trained: dict | None = None):
@@ -112,7 +107,7 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
         trace["records"] = records[: k + 1]
         curves, losses, _ = render(state, k)
         return (curves, losses, gr.skip(), f"{status} {text('sinusoid.step_status', step=k, steps=steps)}", state,
-                gr.update(maximum=max(k, 1), value=k, interactive=False), badge(store.device, mean_step_time(records[1:k + 1])))
+                gr.update(maximum=max(k, 1), value=k, interactive=False), badge(store.device, mean_step_time(records[:k + 1])))
 
     done, ending = yield from play(playback, len(records), frame, delay, NO_CHANGE)
     trace["records"] = records[: done + 1]
