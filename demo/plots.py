@@ -145,8 +145,8 @@ def cost_figure(sweep: dict, labels: dict[str, str]) -> go.Figure:
                            line=dict(color=color, dash="dot"), legendgroup=name, row=1, col=2)
     figure.update_layout(**{**LAYOUT, "height": 460, "legend": BELOW})
     figure.update_xaxes(title_text=text("figure.inner_steps"))
-    figure.update_yaxes(title_text="ms", row=1, col=1)
-    figure.update_yaxes(title_text="KiB", row=1, col=2)
+    figure.update_yaxes(title_text=text("figure.milliseconds"), row=1, col=1)
+    figure.update_yaxes(title_text=text("figure.kib"), row=1, col=2)
     return figure
 
 
@@ -166,7 +166,7 @@ def agreement_figure(agreement: dict) -> go.Figure:
     """cos(g_MAML, g_FO) against S, one line per α: where first order is good enough."""
     figure = go.Figure()
     for lr, row in zip(agreement["inner_lrs"], agreement["cosines"]):
-        figure.add_scatter(x=agreement["steps"], y=row, mode="lines+markers", name=f"α = {lr:g}")
+        figure.add_scatter(x=agreement["steps"], y=row, mode="lines+markers", name=text("figure.alpha_value", lr=lr))
     figure.update_layout(**LAYOUT, title=text("figure.agreement_title"), xaxis_title=text("figure.inner_steps"),
                          yaxis=dict(range=[-1.05, 1.05], title=text("figure.cosine")))
     return figure
