@@ -17,11 +17,12 @@ from typing import Any, Callable, Mapping
 
 import torch
 from torch import Tensor, nn
+from torch.func import grad, vmap
 
 from core.device import measure_peak_memory, synchronize
 from core.evaluation import evaluate_steps
 from core.inner import InnerConfig, support_gradient, trajectory, ways_of
-from core.meta import meta_gradient
+from core.meta import meta_gradient, parse_strategy
 from core.models import Params, layer_of, loss
 from core.registry import inner_config
 from core.tasks import Task
@@ -102,14 +103,15 @@ def measure_cost(compute: Callable[[], Any], device: torch.device, repeats: int 
 
 def hessian_vector_product(model: nn.Module, phi: Params, x_support: Tensor, y_support: Tensor,
                            vector: Params) -> Params:
-    """H·v with H = ∇²L_support(φ) over φ's keys, by double backward at a fixed φ (no graph to θ)."""
-    leaves = {key: value.detach().requires_grad_() for key, value in phi.items()}
-    with torch.enable_grad():
-        grads = torch.autograd.grad(loss(model, leaves, x_support, y_support), list(leaves.values()),
-                                    create_graph=True)
-        dot = sum((g * vector[key]).sum() for key, g in zip(leaves, grads))
-        product = torch.autograd.grad(dot, list(leaves.values()))
-    return {key: value.detach() for key, value in zip(leaves, product)}
+    """H·v with H = ∇²L_support(φ) over φ's keys at a fixed φ (no graph to θ): the gradient of
+    ⟨∇L_support(φ), v⟩ (reverse over reverse, by torch.func, so it also runs under vmap)."""
+    direction = {key: vector[key].detach() for key in phi}
+
+    def directional_slope(point: Params) -> Tensor:  # ⟨∇L_support(point), v⟩
+        slope_at = grad(lambda q: loss(model, q, x_support, y_support))(point)
+        return sum((slope_at[key] * direction[key]).sum() for key in point)
+
+    return grad(directional_slope)({key: value.detach() for key, value in phi.items()})
 
 
 def hessian_term(model: nn.Module, theta: Params, task: Task, inner_lr: float) -> dict[str, Params]:
@@ -135,65 +137,74 @@ def hessian_term(model: nn.Module, theta: Params, task: Task, inner_lr: float) -
             "maml": {key: g_fo[key] - term[key] for key in theta}}
 
 
-def imaml_gradient(model: nn.Module, theta: Params, batch: Task, inner_lr: float, steps: int, lam: float = 1.0,
-                   cg_steps: int = 10) -> Params:
-    """Implicit MAML (Rajeswaran et al. 2019), 1/T Σ_i over the batch:
+def imaml_task_gradient(model: nn.Module, inner_lr: float, steps: int, lam: float, cg_steps: int,
+                        ways: int | None) -> Callable[[Params, Tensor, Tensor, Tensor, Tensor], Params]:
+    """One task's implicit meta-gradient as a function (θ, x_s, y_s, x_q, y_q) → g that runs under vmap:
 
-        φ_i ≈ argmin_φ L_support,i(φ) + λ/2 ‖φ − φ_0‖²   (S steps of φ ← φ − α(∇L_support(φ) + λ(φ − φ_0)))
-        g_i = v_i restricted to θ's keys, where (I + H_i/λ) v_i = ∇L_query,i(φ_i), H_i = ∇²L_support,i(φ_i)
+        φ ≈ argmin_φ L_support(φ) + λ/2 ‖φ − φ_0‖²   (S steps of φ ← φ − α(∇L_support(φ) + λ(φ − φ_0)))
+        g = v restricted to θ's keys, where (I + H/λ) v = ∇L_query(φ), H = ∇²L_support(φ)
 
     solved by `cg_steps` of conjugate gradient with Hessian-vector products. The inner steps keep
     no graph, so memory does not grow with S. φ_0 = task_params(θ): a per-task head starts, and is
     pulled back to, zero.
     """
-    if not (lam > 0 and math.isfinite(lam)):
-        raise ValueError(f"iMAML's λ must be a finite number > 0, got {lam}")
-    theta = {key: value.detach() for key, value in theta.items()}
-    ways = ways_of(batch[0])
-    total: Params = {key: torch.zeros_like(value) for key, value in theta.items()}
-    for i in range(len(batch)):
-        task = batch[i]
-        start = model.task_params(theta, ways)
+    def task_gradient(theta: Params, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> Params:
+        start = model.task_params({key: value.detach() for key, value in theta.items()}, ways)
         phi = dict(start)
         for _ in range(steps):
-            grads = support_gradient(model, phi, list(phi), task.x_support, task.y_support, create_graph=False,
-                                     functional=False)
-            phi = {key: (phi[key] - inner_lr * (grads[key] + lam * (phi[key] - start[key]))).detach() for key in phi}
-        leaves = {key: value.detach().requires_grad_() for key, value in phi.items()}
-        with torch.enable_grad():
-            query_loss = loss(model, leaves, task.x_query, task.y_query, context=task.x_support)
-            rhs = dict(zip(leaves, torch.autograd.grad(query_loss, list(leaves.values()))))
+            grads = support_gradient(model, phi, list(phi), xs, ys, create_graph=False, functional=True)
+            phi = {key: phi[key] - inner_lr * (grads[key] + lam * (phi[key] - start[key])) for key in phi}
+        rhs = grad(lambda q: loss(model, q, xq, yq, context=xs))(phi)
 
         def operator(v: Params) -> Params:  # (I + H/λ) v
-            hv = hessian_vector_product(model, phi, task.x_support, task.y_support, v)
+            hv = hessian_vector_product(model, phi, xs, ys, v)
             return {key: v[key] + hv[key] / lam for key in v}
 
         solution = conjugate_gradient(operator, rhs, cg_steps)
-        total = {key: total[key] + solution[key] for key in theta}
-    return {key: value / len(batch) for key, value in total.items()}
+        return {key: solution[key] for key in theta}
+    return task_gradient
+
+
+def imaml_gradient(model: nn.Module, theta: Params, batch: Task, inner_lr: float, steps: int, lam: float = 1.0,
+                   cg_steps: int = 10, strategy: str = "loop") -> Params:
+    """Implicit MAML (Rajeswaran et al. 2019): g = 1/T Σ_i g_i over the batch (`imaml_task_gradient`),
+    by a loop over tasks or vmap over them (`strategy` as in core.meta)."""
+    if not (lam > 0 and math.isfinite(lam)):
+        raise ValueError(f"iMAML's λ must be a finite number > 0, got {lam}")
+    chunk = parse_strategy(strategy)
+    task_fn = imaml_task_gradient(model, inner_lr, steps, lam, cg_steps, ways_of(batch[0]))
+    theta = {key: value.detach() for key, value in theta.items()}
+    tensors = (batch.x_support, batch.y_support, batch.x_query, batch.y_query)
+    if chunk is None:
+        per_task = [task_fn(theta, *(t[i] for t in tensors)) for i in range(len(batch))]
+        return {key: torch.stack([g[key] for g in per_task]).mean(0) for key in theta}
+    grads = vmap(task_fn, in_dims=(None, 0, 0, 0, 0), chunk_size=chunk or None)(theta, *tensors)
+    return {key: value.mean(0) for key, value in grads.items()}
 
 
 def conjugate_gradient(operator, rhs: Params, steps: int, tolerance: float = 1e-10) -> Params:
-    """x ≈ A⁻¹ b for a symmetric positive-definite A given as operator(v) = A·v, from x = 0, in at most
-    `steps` iterations, stopping once ‖b − A·x‖ ≤ tolerance·‖b‖."""
+    """x ≈ A⁻¹ b for a symmetric positive-definite A given as operator(v) = A·v, from x = 0.
+
+    `steps` iterations; once ‖b − A·x‖ ≤ tolerance·‖b‖ the remaining ones leave x as it is. The
+    stop is a mask, not a break, so the same code runs per task under vmap.
+    """
     def dot(a: Params, b: Params) -> Tensor:
         return sum((a[key] * b[key]).sum() for key in a)
 
     x = {key: torch.zeros_like(value) for key, value in rhs.items()}
-    residual = {key: value.clone() for key, value in rhs.items()}
-    direction = {key: value.clone() for key, value in rhs.items()}
+    residual, direction = dict(rhs), dict(rhs)
     rs = dot(residual, residual)
-    enough = tolerance**2 * float(rs)
+    enough = tolerance**2 * rs
     for _ in range(steps):
-        if float(rs) <= enough:
-            break
+        active = rs > enough
         ad = operator(direction)
-        step = rs / dot(direction, ad)
+        step = torch.where(active, rs / torch.where(active, dot(direction, ad), 1.0), 0.0)
         x = {key: x[key] + step * direction[key] for key in x}
         residual = {key: residual[key] - step * ad[key] for key in x}
         new = dot(residual, residual)
-        direction = {key: residual[key] + (new / rs) * direction[key] for key in x}
-        rs = new
+        direction = {key: residual[key] + torch.where(active, new / torch.where(active, rs, 1.0), 0.0) * direction[key]
+                     for key in x}
+        rs = torch.where(active, new, rs)
     return x
 
 
@@ -247,7 +258,7 @@ def meta_gradients(model: nn.Module, theta: Params, batch: Task, inner_lr: float
     unknown = [name for name in methods if name not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; expected one of {', '.join(METHODS)}")
-    return {name: imaml_gradient(model, theta, batch, inner_lr, steps, IMAML_LAMBDA, IMAML_CG_STEPS)
+    return {name: imaml_gradient(model, theta, batch, inner_lr, steps, IMAML_LAMBDA, IMAML_CG_STEPS, strategy)
             if name == "imaml" else meta_gradient(model, theta, batch, name, inner_lr, steps, strategy).grads
             for name in methods}
 

@@ -33,7 +33,7 @@ LIMITS = {
     "characters.inner_lr": Limit(0.0, 2.0, 0.05, 0.4),
     "characters.steps": Limit(0, 20, 1, 3, integer=True),
     "characters.delay": Limit(0.0, MAX_DELAY_S, 0.05, 0.3),
-    "gradients.steps": Limit(1, 10, 1, 1, integer=True),
+    "gradients.steps": Limit(1, 20, 1, 1, integer=True),
     "gradients.inner_lr": Limit(0.0, 1.0, 0.005, 0.01),
     "gradients.tasks": Limit(1, 25, 1, 5, integer=True),
     "gradients.meta_lr": Limit(0.0, 1.0, 0.01, 0.1),

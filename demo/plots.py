@@ -173,18 +173,23 @@ def agreement_figure(agreement: dict) -> go.Figure:
 
 
 def effect_figure(effect: dict, labels: dict[str, str]) -> go.Figure:
-    """f(x; φ′) after adapting from θ′ = θ − β·g of each method, on up to three tasks, beside θ's."""
+    """For up to three tasks: f(x; θ′) of each method's θ′ = θ − β·g before adapting (top row) and
+    f(x; φ′) after S steps from it (bottom row), beside θ's own."""
     tasks = effect["tasks"]
-    figure = make_subplots(rows=1, cols=len(tasks), subplot_titles=[text("figure.task", number=i + 1)
-                                                                     for i in range(len(tasks))])
-    for column, task in enumerate(tasks, 1):
-        figure.add_scatter(x=task["support"][0], y=task["support"][1], mode="markers", name=text("figure.support"),
-                           marker=dict(color=SUPPORT, size=8), showlegend=column == 1, row=1, col=column)
-        for name, curve in task["curves"].items():
-            style = dict(color=THETA, dash="dash") if name == "theta" else dict(color=METHOD_COLORS[name])
-            figure.add_scatter(x=effect["grid"], y=curve, mode="lines", name=labels[name], line=style,
-                               legendgroup=name, showlegend=column == 1, row=1, col=column)
-    figure.update_layout(**{**LAYOUT, "height": 400, "legend": BELOW}, title=text("figure.effect_title"))
+    titles = [text(f"figure.effect_{row}", number=i + 1) for row in ("before", "after") for i in range(len(tasks))]
+    figure = make_subplots(rows=2, cols=len(tasks), subplot_titles=titles, shared_xaxes=True,
+                           vertical_spacing=0.12)
+    for row, part in enumerate(("before", "after"), 1):
+        for column, task in enumerate(tasks, 1):
+            first = row == 1 and column == 1
+            figure.add_scatter(x=task["support"][0], y=task["support"][1], mode="markers",
+                               name=text("figure.support"), marker=dict(color=SUPPORT, size=7), legendgroup="support",
+                               showlegend=first, row=row, col=column)
+            for name, curve in task[part].items():
+                style = dict(color=THETA, dash="dash") if name == "theta" else dict(color=METHOD_COLORS[name])
+                figure.add_scatter(x=effect["grid"], y=curve, mode="lines", name=labels[name], line=style,
+                                   legendgroup=name, showlegend=first, row=row, col=column)
+    figure.update_layout(**{**LAYOUT, "height": 560, "legend": BELOW}, title=text("figure.effect_title"))
     return figure
 
 

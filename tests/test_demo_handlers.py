@@ -283,8 +283,35 @@ def test_full_vs_first_order_on_drawn_characters_and_its_messages(store):
     with pytest.raises(Problem, match="add at least one drawn example of two classes"):
         list(gradients.compare_gradients_handler(store, "episode", "shipped", 1, 0.4, 5, 0.1, 2, 0, None,
                                                  support[:2]))
-    with pytest.raises(Problem, match="Inner steps S must be between 1 and 10"):
-        list(gradients.compare_gradients_handler(store, "sampled", "shipped", 11, 0.01, 5, 0.1, 2, 0, None, None))
+    with pytest.raises(Problem, match="Inner steps S must be between 1 and 20"):
+        list(gradients.compare_gradients_handler(store, "sampled", "shipped", 21, 0.01, 5, 0.1, 2, 0, None, None))
+
+
+def test_the_meta_steps_effect_shows_each_theta_prime_before_and_after_adapting(store):
+    from core.models import predict
+    from core.tasks import SinusoidDistribution
+    from demo.tabs import gradients
+
+    model, theta, _ = store.get("sinusoid", "maml")
+    batch = SinusoidDistribution(support=5, query=5).sample(3, torch.Generator().manual_seed(1))
+    lr, beta, steps = 0.01, 0.5, 2
+    result = gradients.compute_directions(model, theta, batch, lr, steps, beta)
+    effect = result["effect"]
+    grid = torch.tensor(effect["grid"]).reshape(-1, 1)
+    assert len(effect["tasks"]) == 3
+    for i, task in enumerate(effect["tasks"]):
+        assert set(task["before"]) == set(task["after"]) == {"theta", *gradients.METHODS}
+        torch.testing.assert_close(torch.tensor(task["before"]["theta"]), predict(model, theta, grid).flatten())
+        phi = {key: value.detach().requires_grad_() for key, value in theta.items()}  # two plain SGD steps by hand
+        for _ in range(steps):
+            support_loss = ((predict(model, phi, batch[i].x_support) - batch[i].y_support) ** 2).mean()
+            phi = {key: (value - lr * g).detach().requires_grad_()
+                   for (key, value), g in zip(phi.items(), torch.autograd.grad(support_loss, list(phi.values())))}
+        torch.testing.assert_close(torch.tensor(task["after"]["theta"]), predict(model, phi, grid).detach().flatten(),
+                                   rtol=1e-5, atol=1e-5)
+        assert task["before"]["maml"] != task["before"]["theta"]  # β = 0.5 moves θ′ away from θ
+    figure = gradients.plots.effect_figure(effect, gradients.method_labels())
+    assert len(figure.data) == 2 * 3 * (1 + 1 + len(gradients.METHODS))  # 2 rows × 3 tasks × (support, θ, methods)
 
 
 def test_meta_train_side_by_side_stops_and_keeps_what_it_learned(store):

@@ -130,16 +130,17 @@ def _plane(gradients: dict) -> dict[str, tuple[float, float]]:
 
 
 def _effect_curves(model, effect: dict, batch: Task, inner_lr: float, steps: int, device) -> dict:
-    """f(grid; φ′) after S steps from each θ′, on the first EFFECT_TASKS tasks of the batch."""
+    """f(grid; θ′) before adapting and f(grid; φ′) after S steps from it, for each θ′, on the first
+    EFFECT_TASKS tasks of the batch."""
     grid = torch.linspace(*inputs.X_RANGE, GRID, device=device, dtype=batch.x_support.dtype).reshape(-1, 1)
     cfg = inner_config("maml", inner_lr, steps)
     tasks = []
     for i in range(min(EFFECT_TASKS, len(batch))):
         task = batch[i]
-        curves = {name: list(trace_records(model, row["theta"], task, cfg, grid))[-1].predictions
-                  for name, row in effect.items()}
+        records = {name: list(trace_records(model, row["theta"], task, cfg, grid)) for name, row in effect.items()}
         tasks.append({"support": (task.x_support.flatten().tolist(), task.y_support.flatten().tolist()),
-                      "curves": curves})
+                      "before": {name: steps[0].predictions for name, steps in records.items()},
+                      "after": {name: steps[-1].predictions for name, steps in records.items()}})
     return {"grid": grid.flatten().tolist(), "tasks": tasks}
 
 
