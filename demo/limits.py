@@ -36,7 +36,7 @@ LIMITS = {
     "gradients.steps": Limit(1, 20, 1, 1, integer=True),
     "gradients.inner_lr": Limit(0.0, 1.0, 0.005, 0.01),
     "gradients.tasks": Limit(1, 25, 1, 5, integer=True),
-    "gradients.meta_lr": Limit(0.0, 1.0, 0.01, 0.1),
+    "gradients.meta_lr": Limit(0.0, 1.0, 0.005, 0.03),
     "gradients.sweep": Limit(1, 10, 1, 10, integer=True),
     "gradients.seed": Limit(0, 2**31 - 1, 1, 0, integer=True),
     "metatrain.meta_batch": Limit(1, 25, 1, 25, integer=True),

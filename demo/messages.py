@@ -92,6 +92,9 @@ and the query loss measures how well $\phi_k$ fits the rest of the curve. MAML c
     "figure.inner_step": {"en": "inner step k"},
     "figure.loss": {"en": "loss"},
     "figure.path_title": {"en": "path in parameter space (PCA plane)"},
+    "figure.log_loss": {"en": "log₁₀ loss"},
+    "figure.meta_path_title": {"en": "{algorithm}'s θ over meta-training (PCA plane)"},
+    "figure.meta_loss_surface": {"en": "meta-loss"},
     "figure.pc1": {"en": "PC1 ({percent:.0f}% of the path)"},
     "figure.pc2": {"en": "PC2 ({percent:.0f}%)"},
     "figure.before": {"en": "θ (before)"},
@@ -154,6 +157,7 @@ and the query loss measures how well $\phi_k$ fits the rest of the curve. MAML c
     "metatrain.use": {"en": "Use this θ"},
     "metatrain.losses.label": {"en": "meta-loss"},
     "metatrain.tasks.label": {"en": "validation tasks"},
+    "metatrain.plane.label": {"en": "the outer loop's path"},
     "metatrain.progress": {"en": "Iteration {done:,} of {total:,} · {rate:.1f} it/s · ETA {eta:.0f} s · on {device}."},
     "metatrain.done": {"en": "Done."},
     "metatrain.stopped": {"en": "Stopped at iteration {iterations:,}; what was learned is kept."},
@@ -216,6 +220,10 @@ proximally regularised $\phi$ (Rajeswaran et al., 2019). All five below come fro
     "gradients.table_row": {"en": "| {method} | {norm:.4g} | {cosine} | {difference:.4g} | {loss:.4f} | {ms:.1f} | {kib:.0f} |"},
     "gradients.no_cosine": {"en": "– (g = 0)"},
     "gradients.theta_row": {"en": "| {method} | | | | {loss:.4f} | | |"},
+    "gradients.best_step": {"en": "On these tasks, {method}'s meta-step helped most: the query loss after adapting from "
+                                  "its θ′ is {loss:.4f}, against {theta_loss:.4f} from θ."},
+    "gradients.no_step_helped": {"en": "On these tasks no meta-step helped at this β: every θ′ adapts to a query loss "
+                                       "above θ's {theta_loss:.4f}. Try a smaller β."},
     "gradients.decomposition": {"en": "**S = 1:** g_MAML = g_FO − α·H·g_FO, the Hessian-vector product taken on its own: the two sides "
                                       "differ by at most {gap:.1e} (largest entry {scale:.3g}); the dropped term α·H·g_FO has norm {term:.4g}."},
     "gradients.decomposition_only_one": {"en": "The decomposition g_MAML = g_FO − α·H·g_FO is shown at S = 1."},

@@ -1,6 +1,8 @@
 """Plotly figures from core's traces (given as the dicts of AdaptationTrace.to_dict()); no torch here."""
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -58,20 +60,52 @@ def loss_figure(trace: dict, step: int) -> go.Figure:
 
 def landscape_figure(landscape: dict, step: int) -> go.Figure:
     """The path θ → φ_1 → … → φ_k over the support loss on the path's principal plane."""
-    path = landscape["path"][: step + 1]
+    return path_figure(landscape, step + 1, ("θ", "φ" + subscript(step)), text("figure.path_title"),
+                       text("figure.support_loss"))
+
+
+def subscript(number: int) -> str:
+    """12 → ₁₂."""
+    return str(number).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
+
+
+def path_figure(landscape: dict, count: int, ends: tuple[str, str], title: str, objective: str) -> go.Figure:
+    """The first `count` points of a landscape's path over its objective (log colour scale), both ends marked
+    and named, the view fitted to the path; the last move is an arrow."""
+    path = landscape["path"][:count]
+    finite = [value for row in landscape["loss"] for value in row if math.isfinite(value) and value > 0]
+    floor = min(finite, default=1.0)
+    z = [[math.log10(max(value, floor)) if math.isfinite(value) else None for value in row] for row in landscape["loss"]]
     figure = go.Figure()
-    figure.add_contour(x=landscape["a"], y=landscape["b"], z=landscape["loss"], colorscale="Blues", reversescale=True,
-                       contours=dict(coloring="heatmap", showlabels=False), colorbar=dict(title=text("figure.loss"), thickness=12),
-                       name=text("figure.support_loss"), hovertemplate="loss %{z:.3g}<extra></extra>")
-    figure.add_scatter(x=[p[0] for p in path], y=[p[1] for p in path], mode="lines+markers", name="φ_k",
-                       line=dict(color="#111827", width=2), marker=dict(size=6, color="#111827"))
-    figure.add_scatter(x=[path[0][0]], y=[path[0][1]], mode="markers+text", text=["θ"], textposition="top center",
-                       name="θ", marker=dict(size=12, color=THETA, symbol="diamond"))
+    figure.add_contour(x=landscape["a"], y=landscape["b"], z=z, colorscale="Blues", reversescale=True, ncontours=18,
+                       contours=dict(coloring="heatmap", showlabels=False), name=objective,
+                       colorbar=dict(title=text("figure.log_loss"), thickness=12),
+                       customdata=[[value if math.isfinite(value) else None for value in row] for row in landscape["loss"]],
+                       hovertemplate=objective + " %{customdata:.3g}<extra></extra>")
+    xs, ys = [p[0] for p in path], [p[1] for p in path]
+    figure.add_scatter(x=xs, y=ys, mode="lines+markers", name=ends[1], line=dict(color="#111827", width=2),
+                       marker=dict(size=5, color="#111827"), customdata=landscape["path_loss"][:count],
+                       hovertemplate=objective + " %{customdata:.3g}<extra></extra>")
+    for (x, y), name, color, symbol in ((path[0], ends[0], THETA, "diamond"), (path[-1], ends[1], "#f97316", "circle")):
+        figure.add_scatter(x=[x], y=[y], mode="markers", name=name, hoverinfo="name",
+                           marker=dict(size=13, color=color, symbol=symbol, line=dict(color="white", width=2)))
+        figure.add_annotation(x=x, y=y, text=name, showarrow=False, yshift=16, font=dict(size=14, color="#111827"),
+                              bgcolor="rgba(255,255,255,0.85)", borderpad=2)
+    if len(path) > 1:
+        figure.add_annotation(x=xs[-1], y=ys[-1], ax=xs[-2], ay=ys[-2], xref="x", yref="y", axref="x", ayref="y",
+                              showarrow=True, arrowhead=3, arrowwidth=2, arrowcolor="#f97316", text="")
     explained = landscape["explained"]
-    figure.update_layout(**LAYOUT, title=text("figure.path_title"), showlegend=False,
-                         xaxis_title=text("figure.pc1", percent=100 * explained[0]),
-                         yaxis_title=text("figure.pc2", percent=100 * explained[1]))
+    figure.update_layout(**LAYOUT, title=title, showlegend=False,
+                         xaxis=dict(title=text("figure.pc1", percent=100 * explained[0]), range=_fitted(xs)),
+                         yaxis=dict(title=text("figure.pc2", percent=100 * explained[1]), range=_fitted(ys)))
     return figure
+
+
+def _fitted(values: list[float], margin: float = 0.25) -> list[float]:
+    """An axis range around `values` with a margin, never narrower than a tenth of their size."""
+    low, high = min(values), max(values)
+    span = max(high - low, 0.1 * max(abs(low), abs(high)), 1e-6)
+    return [low - margin * span, high + margin * span]
 
 
 def probability_figure(trace: dict, step: int, class_names: list[str]) -> go.Figure:

@@ -102,6 +102,7 @@ def test_compare_gradients_streams_directions_then_costs(client):
     for name in ("MAML", "First-order MAML", "ANIL", "Reptile", "iMAML"):
         assert f"| {name} |" in table
     assert "g_MAML = g_FO − α·H·g_FO" in table and "create_graph=True" in table
+    assert "meta-step helped most" in table or "no meta-step helped" in table
 
 
 def test_compare_gradients_takes_the_sinusoid_tabs_task_in_the_same_session(client):

@@ -325,7 +325,7 @@ def test_meta_train_side_by_side_stops_and_keeps_what_it_learned(store):
     playback.stopped = True
     rest = list(run)
     assert len(rest) == 1 and "Stopped at iteration 50; what was learned is kept." in rest[0][0]
-    trained = rest[0][3]
+    trained = rest[0][4]
     assert trained["iterations"] == 50 and set(trained["theta"]) == {"maml", "anil"}
     with pytest.raises(Problem, match="choose an algorithm to train"):
         next(metatrain.meta_train_handler(store, "none", "maml", 5, 0.01, 0.001, 1, 50, 0))

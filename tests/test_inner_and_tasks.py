@@ -16,6 +16,7 @@ from core.models import loss
 from core.registry import inner_config
 from core.trace import AdaptationTrace, trace_records
 from core.tasks import PointRules, SinusoidDistribution, task_from_points
+from tests import oracle
 from tests.helpers import pattern_episodes, sinusoid_batch, tiny_conv, tiny_mlp
 
 
@@ -283,3 +284,34 @@ def test_a_diverging_trace_stops_at_the_threshold_with_every_record_finite(inner
     assert [r.step for r in records] == list(range(expected_last + 1))
     assert all(math.isfinite(v) for r in records for v in [r.support_loss, r.grad_norm, *r.predictions])
     assert records[-1].support_loss == pytest.approx(losses[expected_last], rel=1e-9)
+
+
+def test_meta_landscape_plots_the_meta_loss_of_each_theta_and_keeps_their_distances():
+    from core.landscape import meta_landscape
+
+    model, theta = tiny_mlp(hidden=5)
+    batch = sinusoid_batch(tasks=3, seed=4)
+    lr, steps = 0.02, 2
+    gen = torch.Generator().manual_seed(0)
+    thetas = [{k: (v + 0.3 * t * torch.randn(v.shape, generator=gen, dtype=v.dtype)) for k, v in theta.items()}
+              for t in range(3)]
+    landscape = meta_landscape(model, thetas, batch, inner_config("maml", lr, steps), resolution=7)
+
+    def by_hand(params):  # 1/T Σ_i L_query,i after S steps on task i's support set, in numpy (tests.oracle)
+        total = 0.0
+        for i in range(len(batch)):
+            phi = oracle.as_numpy(params)
+            for _ in range(steps):
+                _, g = oracle.mlp_loss_and_gradient(phi, batch.x_support[i].numpy(), batch.y_support[i].numpy())
+                phi = {k: phi[k] - lr * g[k] for k in phi}
+            total += oracle.mlp_loss_and_gradient(phi, batch.x_query[i].numpy(), batch.y_query[i].numpy())[0]
+        return total / len(batch)
+
+    for point, value in zip(thetas, landscape.path_loss):
+        assert value == pytest.approx(by_hand(point), rel=1e-6)
+    flat = [torch.cat([p[k].reshape(-1) for k in p]).double() for p in thetas]
+    for i in range(3):  # three points span a plane: the projection keeps every distance
+        for j in range(i):
+            shown = math.dist(landscape.path[i], landscape.path[j])
+            assert shown == pytest.approx(float((flat[i] - flat[j]).norm()), rel=1e-6)
+    assert len(landscape.loss) == len(landscape.b) == 7 and all(len(row) == 7 for row in landscape.loss)

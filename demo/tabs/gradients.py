@@ -156,6 +156,11 @@ def table(result: dict) -> str:
                          difference=row["difference_norm"], loss=result["query_loss"][name],
                          ms=1000 * cost["seconds"], kib=cost["peak_bytes"] / 1024))
     lines = ["\n".join(rows)]
+    theta_loss = result["query_loss"]["theta"]
+    losses = {k: v for k, v in result["query_loss"].items() if k != "theta" and math.isfinite(v)}
+    best = min(losses, key=losses.get, default=None)
+    lines.append(text("gradients.best_step", method=labels[best], loss=losses[best], theta_loss=theta_loss)
+                 if best and losses[best] < theta_loss else text("gradients.no_step_helped", theta_loss=theta_loss))
     decomposition = result.get("decomposition")
     lines.append(text("gradients.decomposition", **decomposition) if decomposition
                  else text("gradients.decomposition_only_one"))

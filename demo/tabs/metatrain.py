@@ -3,13 +3,15 @@ and watch the meta-loss fall and f(x; θ) learn to adapt."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from functools import partial
 
 import gradio as gr
 import torch
 
 from core.device import describe_device, generator
+from core.landscape import meta_landscape
+from core.models import params
 from core.registry import META_GRADIENTS, default_model, inner_config
 from core.tasks import SinusoidDistribution
 from core.trace import trace_records
@@ -41,9 +43,11 @@ def algorithms_of(first, second) -> tuple[str, ...]:
 
 
 @gpu
-def train_chunk(cfg, algorithms: tuple[str, ...], state: TrainState | None, until: int, device) -> dict:
+def train_chunk(cfg, algorithms: tuple[str, ...], state: TrainState | None, until: int, device,
+                path: list | None = None) -> dict:
     """Meta-iterations up to `until` (validated there), computed at once: the records' numbers, the state to go
-    on from, and f(x; θ), f(x; φ) of the first algorithm on the shown validation tasks."""
+    on from, and for the first algorithm f(x; θ), f(x; φ) on the shown validation tasks and its θ path so far
+    (`path`, θ at the end of each earlier chunk, θ_0 first) with this chunk's θ′ over their meta-loss."""
     rows, last = [], None
     for record in meta_train(cfg, algorithms, device=device, resume=state):
         if record.losses:
@@ -54,17 +58,20 @@ def train_chunk(cfg, algorithms: tuple[str, ...], state: TrainState | None, unti
                 break
     theta = {key: value.detach() for key, value in last.state.theta[algorithms[0]].items()}
     model = _model(cfg, algorithms[0], device)
+    path = [*(path or [params(model, device=device)]), {k: v.to(device) for k, v in theta.items()}]
     grid = torch.linspace(*inputs.X_RANGE, GRID, device=device).reshape(-1, 1)
     shown = SinusoidDistribution(support=cfg.support, query=cfg.query).sample(SHOWN_TASKS, generator(cfg.seed + 99))
+    inner = inner_config(algorithms[0], cfg.inner_lr, cfg.train_steps)
     curves = []
     for i in range(SHOWN_TASKS):
         task = shown[i].to(device)
-        records = list(trace_records(model, {k: v.to(device) for k, v in theta.items()}, task,
-                                     inner_config(algorithms[0], cfg.inner_lr, cfg.train_steps), grid))
+        records = list(trace_records(model, path[-1], task, inner, grid))
         curves.append({"support": (task.x_support.flatten().tolist(), task.y_support.flatten().tolist()),
                        "before": records[0].predictions, "after": records[-1].predictions})
+    landscape = asdict(meta_landscape(model, path, shown.to(device), inner))
     return {"rows": rows, "state": last.state, "validation": last.validation, "iteration": last.iteration,
-            "last": last.last, "grid": grid.flatten().tolist(), "curves": curves}
+            "last": last.last, "grid": grid.flatten().tolist(), "curves": curves, "landscape": landscape,
+            "path": [{k: v.cpu() for k, v in theta.items()} for theta in path]}
 
 
 def _model(cfg, algorithm, device):
@@ -88,13 +95,13 @@ def meta_train_handler(store: CheckpointStore, first, second, meta_batch, inner_
     playback.start()
     labels = {name: text(f"algorithm.{name}") for name in algorithms}
     history = {"iteration": [], "losses": {name: [] for name in algorithms}, "seconds": {name: [] for name in algorithms}}
-    state, began, device = None, time.perf_counter(), store.device
+    state, path, began, device = None, None, time.perf_counter(), store.device
     ending = None
     offset = {name: 0.0 for name in algorithms}  # each chunk counts its own seconds from 0
     while True:
         until = min((state.iteration if state else 0) + CHUNK, iterations)
-        chunk = train_chunk(cfg, algorithms, state, until, device)
-        state = chunk["state"]
+        chunk = train_chunk(cfg, algorithms, state, until, device, path)
+        state, path = chunk["state"], chunk["path"]
         for row in chunk["rows"]:
             history["iteration"].append(row["iteration"])
             for name in algorithms:
@@ -113,8 +120,11 @@ def meta_train_handler(store: CheckpointStore, first, second, meta_batch, inner_
         elif time.perf_counter() - playback.started > RUN_LIMIT_S:
             ending = text("metatrain.time_limit", seconds=RUN_LIMIT_S, iterations=state.iteration)
         status = progress + (" " + ending if ending else " " + text("metatrain.done") if finished else "")
-        yield (status, plots.training_figure(history, labels), plots.validation_figure(chunk, labels[algorithms[0]]),
-               trained)
+        plane = plots.path_figure(chunk["landscape"], len(path), ("θ₀", "θ" + plots.subscript(state.iteration)),
+                                  text("figure.meta_path_title", algorithm=labels[algorithms[0]]),
+                                  text("figure.meta_loss_surface"))
+        yield (status, plots.training_figure(history, labels), plane,
+               plots.validation_figure(chunk, labels[algorithms[0]]), trained)
         if finished or ending:
             return
 
@@ -146,13 +156,15 @@ def build(store: CheckpointStore, shared: dict) -> None:
         stop_button = gr.Button(text("control.stop"), variant="stop", elem_id="metatrain-stop")
         use = gr.Button(text("metatrain.use"), elem_id="metatrain-use")
     status = gr.Markdown(elem_id="metatrain-status")
-    losses = gr.Plot(label=text("metatrain.losses.label"), elem_id="metatrain-losses")
+    with gr.Row():
+        losses = gr.Plot(label=text("metatrain.losses.label"), elem_id="metatrain-losses", scale=3)
+        plane = gr.Plot(label=text("metatrain.plane.label"), elem_id="metatrain-plane", scale=2)
     tasks = gr.Plot(label=text("metatrain.tasks.label"), elem_id="metatrain-tasks")
     trained = gr.State(None, time_to_live=STATE_TTL_S)
     carried = shared["trained_theta"]
     playback = gr.State(Playback())
     train.click(partial(meta_train_handler, store),
                 [first, second, meta_batch, inner_lr, meta_lr, steps, iterations, seed, playback],
-                [status, losses, tasks, trained], api_name="meta_train", show_progress="hidden", **COMPUTE)
+                [status, losses, plane, tasks, trained], api_name="meta_train", show_progress="hidden", **COMPUTE)
     stop_button.click(stop, playback, None, api_name=False, queue=False)
     use.click(use_trained, trained, [carried, status], api_name="use_trained", **LIGHT)
