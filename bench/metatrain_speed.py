@@ -21,7 +21,7 @@ from demo.tabs.metatrain import meta_train_handler
 
 def timed(store: CheckpointStore, second: str, iterations: int) -> tuple[float, int, str]:
     start = time.perf_counter()
-    updates = list(meta_train_handler(store, "maml", second, 25, 0.01, 0.001, 1, iterations, 0, Playback()))
+    updates = list(meta_train_handler(store, "maml", second, 25, 0.01, 0.001, 1, iterations, 0, "sinusoid", Playback()))
     return time.perf_counter() - start, len(updates), updates[-1][0]
 
 

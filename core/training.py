@@ -24,8 +24,8 @@ from core.device import describe_device, generator, resolve_device
 from core.evaluation import evaluate_steps, mean_ci
 from core.meta import choose_strategy, meta_gradient, parse_strategy
 from core.models import Params, params
-from core.omniglot import (CLASS_AUGMENT, AugmentConfig, EpisodeConfig, augment_episodes, load_omniglot,
-                           parse_episode_shape, sample_episodes, split_alphabets)
+from core.omniglot import (CLASS_AUGMENT, AugmentConfig, EpisodeConfig, OmniglotCharacters, augment_episodes,
+                           load_omniglot, parse_episode_shape, sample_episodes, split_alphabets)
 from core.registry import ALGORITHMS, QUERY_LOSS, TASKS, build_model, default_model, inner_config
 from core.tasks import SinusoidDistribution, Task
 
@@ -153,7 +153,8 @@ def default_config(task: str, **overrides) -> TrainConfig:
 class TaskSource:
     """Draws meta-training batches and the fixed validation batch of a TrainConfig."""
 
-    def __init__(self, cfg: TrainConfig, data: list[str] | None):
+    def __init__(self, cfg: TrainConfig, data: list[str] | OmniglotCharacters | None):
+        """`data`: Omniglot's folders or .zip archives, or characters already loaded (read once by the caller)."""
         self.cfg = cfg
         self.jitter = CLASS_AUGMENT if cfg.class_augment else AugmentConfig()  # for augment=True batches
         self.data_card: dict = {}
@@ -162,10 +163,11 @@ class TaskSource:
             self.data_card = {"distribution": {k: list(v) if isinstance(v, tuple) else v
                                                for k, v in asdict(self.distribution).items()}}
             return
-        paths = data or []
-        if not paths:
+        loaded = isinstance(data, OmniglotCharacters)
+        paths = [] if loaded else data or []
+        if not loaded and not paths:
             raise ValueError("Omniglot training needs --data (folders or .zip archives)")
-        characters = load_omniglot(paths)
+        characters = data if loaded else load_omniglot(paths)
         self.train_chars, self.val_chars = split_alphabets(characters, cfg.val_alphabets, cfg.seed)
         self.episode = EpisodeConfig(ways=cfg.ways, shots=cfg.support, queries=cfg.query)
         shapes = [parse_episode_shape(text) for text in cfg.episode_mix] or [self.episode]
@@ -292,7 +294,8 @@ def build_run_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict]:
     return model, spec
 
 
-def meta_train(cfg: TrainConfig, algorithms: tuple[str, ...] | None = None, data: list[str] | None = None,
+def meta_train(cfg: TrainConfig, algorithms: tuple[str, ...] | None = None,
+               data: list[str] | OmniglotCharacters | None = None,
                device: str | torch.device = "auto", resume: TrainState | None = None,
                theta_every: int | None = None, deadline_s: float | None = None) -> Iterator[IterationRecord]:
     """Meta-train θ for each of `algorithms` (default: cfg.algorithm) as `cfg` says, one record per iteration.

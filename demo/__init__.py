@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from demo.data import OmniglotImages
 from demo.errors import Playground
 from demo.messages import text
 from demo.serving import CACHE_SWEEP, STATE_TTL_S, serve
@@ -15,13 +16,14 @@ TABS = (("tab.sinusoid", sinusoid), ("tab.characters", characters), ("tab.gradie
         ("tab.metatrain", metatrain))  # (label key, module) in page order
 
 
-def build_app(store: CheckpointStore | None = None) -> gr.Blocks:
-    """The whole app; models load on first use, θ shared read-only by all sessions."""
+def build_app(store: CheckpointStore | None = None, omniglot: OmniglotImages | None = None) -> gr.Blocks:
+    """The whole app; models and Omniglot load on first use, shared read-only by all sessions."""
     store = store or CheckpointStore()
     with Playground(title=text("app.title"), delete_cache=CACHE_SWEEP) as app:
         gr.Markdown(text("app.header"))
         # session states one tab offers the others: a task, drawn examples, the θ meta-trained in the page
-        shared: dict = {"trained_theta": gr.State(None, time_to_live=STATE_TTL_S)}
+        shared: dict = {"trained_theta": gr.State(None, time_to_live=STATE_TTL_S),
+                        "omniglot": omniglot or OmniglotImages()}  # read-only images, not a session state
         for label, tab in TABS:
             with gr.Tab(text(label)):
                 tab.build(store, shared)

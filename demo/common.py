@@ -73,12 +73,15 @@ def seed_box(key: str, **options) -> gr.Number:
                      **options)
 
 
-def trained_model(trained: dict | None, device) -> tuple:
-    """(model, θ, algorithm) of the θ this session meta-trained in the page, or a Problem when there is none."""
+def trained_model(trained: dict | None, device, task: str) -> tuple:
+    """(model, θ, algorithm) of the θ this session meta-trained in the page for `task` ('sinusoid' or
+    'omniglot'), or a Problem when there is none or it was trained on the other task."""
     from core.registry import build_model
 
     if not trained:
         raise Problem("gradients.no_trained")
+    if trained["config"]["task"] != task:
+        raise Problem(f"trained.{trained['config']['task']}_not_{task}")
     model = build_model(trained["config"]["model"]).to(device)
     theta = {key: value.to(device) for key, value in trained["theta"][trained["algorithm"]].items()}
     return model, theta, trained["algorithm"]

@@ -95,6 +95,8 @@ and the query loss measures how well $\phi_k$ fits the rest of the curve. MAML c
     "figure.log_loss": {"en": "log₁₀ loss"},
     "figure.meta_path_title": {"en": "{algorithm}'s θ over meta-training (PCA plane)"},
     "figure.meta_loss_surface": {"en": "meta-loss"},
+    "figure.accuracy_title": {"en": "accuracy on episodes of held-out alphabets, after the inner steps"},
+    "figure.accuracy": {"en": "accuracy"},
     "figure.pc1": {"en": "PC1 ({percent:.0f}% of the path)"},
     "figure.pc2": {"en": "PC2 ({percent:.0f}%)"},
     "figure.before": {"en": "θ (before)"},
@@ -151,14 +153,23 @@ and the query loss measures how well $\phi_k$ fits the rest of the curve. MAML c
     "metatrain.seed.label": {"en": "Seed"},
     "metatrain.caps": {"en": "Caps: at most 2,000 meta-iterations, 25 tasks per batch, 5 inner steps, and {seconds:.0f} s "
                              "per run; the page updates every 25 iterations."},
-    "metatrain.characters_note": {"en": "Sinusoid only here: meta-training Conv4 on characters needs a CUDA device and the "
-                                        "Omniglot images (this server: {device}), and is not offered in the page yet."},
+    "metatrain.task.label": {"en": "Tasks"},
+    "metatrain.task.sinusoid": {"en": "Sinusoid (MLP)"},
+    "metatrain.task.omniglot": {"en": "Omniglot characters (Conv4)"},
+    "metatrain.characters_cuda": {"en": "Sinusoid only here: meta-training Conv4 on characters needs a CUDA device "
+                                        "(this server: {device})."},
+    "metatrain.characters_caps": {"en": "Characters: Conv4 on {ways}-way {support}-shot Omniglot episodes of the "
+                                        "background alphabets, α = {inner_lr}, with {choices}; at most {meta_batch} "
+                                        "episodes per batch and {steps} inner steps. The plots show the held-out "
+                                        "alphabets' accuracy."},
+    "metatrain.characters_algorithms": {"en": "{algorithm} is not offered for characters in the page (second order "
+                                              "through Conv4 is the costly case): choose {choices}"},
     "metatrain.train": {"en": "Meta-train"},
     "metatrain.use": {"en": "Use this θ"},
     "metatrain.losses.label": {"en": "meta-loss"},
     "metatrain.tasks.label": {"en": "validation tasks"},
     "metatrain.plane.label": {"en": "the outer loop's path"},
-    "metatrain.progress": {"en": "Iteration {done:,} of {total:,} · {rate:.1f} it/s · ETA {eta:.0f} s · on {device}."},
+    "metatrain.progress": {"en": "{bar} Iteration {done:,} of {total:,} · {rate:.1f} it/s · ETA {eta:.0f} s · on {device}."},
     "metatrain.done": {"en": "Done."},
     "metatrain.stopped": {"en": "Stopped at iteration {iterations:,}; what was learned is kept."},
     "metatrain.time_limit": {"en": "The run reached its time limit of {seconds:.0f} s at iteration {iterations:,}; "
@@ -170,7 +181,9 @@ and the query loss measures how well $\phi_k$ fits the rest of the curve. MAML c
     "theta.trained": {"en": "My meta-trained θ"},
     "algorithm.trained": {"en": "My meta-trained θ"},
     "gradients.no_trained": {"en": "meta-train a θ first (the Meta-train tab, then Use this θ)"},
-    "gradients.trained_sinusoid_only": {"en": "your meta-trained θ is a sinusoid model: use it with sinusoid tasks"},
+    "trained.sinusoid_not_omniglot": {"en": "your meta-trained θ is a sinusoid model: use it with sinusoid tasks"},
+    "trained.omniglot_not_sinusoid": {"en": "your meta-trained θ is a Conv4 for characters: use it with character "
+                                            "episodes in \"Full vs first-order\""},
     # ---------------------------------------------------------------- the "Full vs first-order" tab
     "tab.gradients": {"en": "Full vs first-order"},
     "gradients.intro": {"en": r"""
@@ -182,7 +195,11 @@ Reptile uses $\theta - \phi$; iMAML solves $(I + H/\lambda)\,v = \nabla\mathcal{
 proximally regularised $\phi$ (Rajeswaran et al., 2019). All five below come from the same θ and the same tasks.
 """},
     "gradients.batch.label": {"en": "Tasks"},
-    "gradients.batch.info": {"en": "Fresh sinusoid tasks, your own task from the Sinusoid tab, or the characters you drew."},
+    "gradients.batch.info": {"en": "Fresh sinusoid tasks, your own task from the Sinusoid tab, Omniglot episodes of "
+                                   "alphabets the checkpoints never saw, or the characters you drew."},
+    "batch.omniglot": {"en": "Sampled Omniglot episodes"},
+    "gradients.sampled_episodes": {"en": "{count} sampled {ways}-way {shots}-shot Omniglot episode(s), {queries} "
+                                         "queries per class, from the evaluation alphabets."},
     "batch.sampled": {"en": "Sampled sinusoid tasks"},
     "batch.mine": {"en": "My Sinusoid-tab task"},
     "batch.episode": {"en": "My drawn characters"},
@@ -285,8 +302,11 @@ The small pictures are the 28×28 inputs the network actually sees.
     "characters.class_full": {"en": "Class {number} already has {shots} examples, the most K allows; "
                                     "add to another class or press Clear all"},
     "characters.gallery_first": {"en": "load the Omniglot gallery first, then click one of its characters"},
-    "characters.gallery_failed": {"en": "Omniglot could not be downloaded ({reason}); drawing still works."},
-    "characters.gallery_empty": {"en": "The Omniglot download holds no images; drawing still works."},
+    "characters.gallery_failed": {"en": "{reason} Drawing still works."},
+    "omniglot.offline": {"en": "Omniglot's images could not be downloaded: this server has no internet connection."},
+    "omniglot.other": {"en": "Omniglot's images could not be downloaded."},
+    "omniglot.missing": {"en": "The Omniglot sources named in {variable} are missing: {names}."},
+    "omniglot.unreadable": {"en": "Omniglot's images could not be read ({reason})."},
     "characters.gallery_ready": {"en": "{count} Omniglot characters: click one to add it to the chosen class."},
     "characters.query_sketch": {"en": "the query sketch"},
     "characters.sheet_class": {"en": "Class {number}"},

@@ -255,6 +255,17 @@ def training_figure(history: dict, labels: dict[str, str], window: int = 25) -> 
     return figure
 
 
+def accuracy_figure(history: dict, labels: dict[str, str]) -> go.Figure:
+    """Each algorithm's validation accuracy at every validation, against iterations."""
+    figure = go.Figure()
+    for name, label in labels.items():
+        figure.add_scatter(x=history["validated"], y=history["accuracy"][name], mode="lines+markers", name=label,
+                           line=dict(color=METHOD_COLORS[name], width=2.5))
+    figure.update_layout(**LAYOUT, title=text("figure.accuracy_title"), xaxis_title=text("figure.iteration"),
+                         yaxis=dict(title=text("figure.accuracy"), range=[0, 1], tickformat=".0%"))
+    return figure
+
+
 def validation_figure(chunk: dict, label: str) -> go.Figure:
     """f(x; θ) and f(x; φ) after the inner steps, on fixed validation tasks, as θ is learned."""
     curves = chunk["curves"]

@@ -163,28 +163,40 @@ def test_characters_need_every_class_filled(store):
 
 
 def test_gallery_says_so_in_one_line_when_offline(tmp_path, monkeypatch):
+    from demo import data
+
     def offline(root, background=True):
-        raise DownloadFailed(root, "URLError: no network")
+        raise DownloadFailed(root, "URLError: <urlopen error [Errno -2] Name or service not known>")
 
-    monkeypatch.setattr(characters, "download_omniglot", offline)
-    gallery, files, note = characters.load_gallery(tmp_path)
-    assert files == [] and "\n" not in note and "could not be downloaded" in note and "drawing still works" in note
+    monkeypatch.setattr(data, "download_omniglot", offline)
+    gallery, picks, note = characters.load_gallery(data.OmniglotImages(sources=[], cache=tmp_path))
+    assert picks == [] and note == "Omniglot's images could not be downloaded: this server has no internet connection. " \
+                                   "Drawing still works."
+    gallery, picks, note = characters.load_gallery(data.OmniglotImages(sources=[tmp_path / "gone.zip"], cache=tmp_path))
+    assert "are missing: gone.zip" in note and str(tmp_path) not in note  # no server path
 
 
-def test_gallery_offers_characters_when_available(tmp_path, monkeypatch):
+def test_gallery_offers_characters_when_available(tmp_path):
+    from demo import data
+
     folder = tmp_path / "images_evaluation"
     for a in range(2):
         for c in range(3):
             (folder / f"Alpha{a}" / f"character{c:02d}").mkdir(parents=True)
-            image = Image.new("L", (105, 105), 255)
-            ImageDraw.Draw(image).line([(20, 20 + 10 * c), (80, 90)], fill=0, width=4)
-            image.save(folder / f"Alpha{a}" / f"character{c:02d}" / "1.png")
-    monkeypatch.setattr(characters, "download_omniglot", lambda root, background=True: folder)
-    gallery, files, note = characters.load_gallery(tmp_path)
-    assert len(files) == 6 and "click one" in note
+            for drawer in range(2):
+                image = Image.new("L", (105, 105), 255)
+                ImageDraw.Draw(image).line([(20, 20 + 10 * c), (80, 90 - 20 * a)], fill=0, width=6)
+                image.save(folder / f"Alpha{a}" / f"character{c:02d}" / f"{c}_{drawer:02d}.png")
+    omniglot = data.OmniglotImages(sources=[folder], cache=tmp_path / "cache")
+    gallery, picks, note = characters.load_gallery(omniglot)
+    assert len(picks) == 6 and "click one" in note and len(gallery["value"]) == 6
     event = gr.SelectData(None, {"index": 2, "value": None})
-    support, sheet = characters.pick_example(files, 2, 3, [], event)
+    support, sheet = characters.pick_example(omniglot, picks, 2, 3, [], event)
+    character, drawer = picks[2]
     assert support[0]["label"] == 1 and support[0]["tensor"].shape == (1, 28, 28)
+    original = omniglot.characters("evaluation").images[character, drawer]
+    picked = torch.from_numpy(support[0]["tensor"][0])
+    assert float((picked - original).abs().mean()) < 0.08  # the picked picture goes back through the ink pipeline
 
 
 def test_the_app_builds_without_launching(store):
@@ -287,6 +299,23 @@ def test_full_vs_first_order_on_drawn_characters_and_its_messages(store):
         list(gradients.compare_gradients_handler(store, "sampled", "shipped", 21, 0.01, 5, 0.1, 2, 0, None, None))
 
 
+def test_full_vs_first_order_on_sampled_omniglot_episodes(store, tmp_path):
+    from demo import data
+    from demo.tabs import gradients
+    from tests.omniglot_fixtures import write_characters
+
+    omniglot = data.OmniglotImages(sources=[write_characters(tmp_path / "images_evaluation", drawers=6)], cache=tmp_path / "c")
+    updates = list(gradients.compare_gradients_handler(store, "omniglot", "shipped", 1, 0.4, 9, 0.03, 1, 0,
+                                                       omniglot=omniglot))
+    assert "4 sampled 5-way 1-shot Omniglot episode(s), 5 queries per class" in updates[-1][0]  # capped at 4
+    assert "Done on CPU" in updates[-1][0] and "| iMAML |" in updates[0][1]
+    assert updates[-1][5].data[0].x == (1,)  # the cost sweep's plot
+    assert gradients.family_inner_lr(store, "omniglot")["value"] == store.card("omniglot", "maml")["config"]["inner_lr"]
+    offline = data.OmniglotImages(sources=[tmp_path / "nowhere"], cache=tmp_path / "c")
+    with pytest.raises(Problem, match="are missing: nowhere"):
+        list(gradients.compare_gradients_handler(store, "omniglot", "shipped", 1, 0.4, 2, 0.03, 2, 0, omniglot=offline))
+
+
 def test_the_meta_steps_effect_shows_each_theta_prime_before_and_after_adapting(store):
     from core.models import predict
     from core.tasks import SinusoidDistribution
@@ -318,7 +347,7 @@ def test_meta_train_side_by_side_stops_and_keeps_what_it_learned(store):
     from demo.tabs import metatrain
 
     playback = Playback()
-    run = metatrain.meta_train_handler(store, "maml", "anil", 5, 0.01, 0.001, 1, 500, 0, playback)
+    run = metatrain.meta_train_handler(store, "maml", "anil", 5, 0.01, 0.001, 1, 500, 0, "sinusoid", playback)
     first = next(run)
     assert "Iteration 25 of 500" in first[0]
     assert {trace.name for trace in first[1].data} == {"MAML", "ANIL"}
@@ -331,6 +360,33 @@ def test_meta_train_side_by_side_stops_and_keeps_what_it_learned(store):
         next(metatrain.meta_train_handler(store, "none", "maml", 5, 0.01, 0.001, 1, 50, 0))
     with pytest.raises(Problem, match="Meta-iterations must be between 25 and 2,000"):
         next(metatrain.meta_train_handler(store, "maml", "none", 5, 0.01, 0.001, 1, 5000, 0))
+
+
+def test_meta_train_characters_trains_conv4_where_a_cuda_device_allows_it(store, tmp_path, monkeypatch):
+    from demo import data
+    from demo.tabs import gradients, metatrain
+    from tests.omniglot_fixtures import write_characters
+
+    folder = write_characters(tmp_path / "images_background", alphabets=("Alpha", "Beta", "Gamma", "Delta"), drawers=6)
+    omniglot = data.OmniglotImages(sources=[folder], cache=tmp_path / "cache")
+    args = ("fomaml", "anil", 2, 0.01, 0.001, 1, 25, 0, "omniglot")
+    with pytest.raises(Problem, match=r"Sinusoid only here: .* needs a CUDA device \(this server: CPU\)"):
+        next(metatrain.meta_train_handler(store, *args, omniglot=omniglot))
+    assert "not offered for characters" in str(metatrain.characters_problem(torch.device("cuda"), ("maml",)))
+    assert metatrain.characters_problem(torch.device("cuda"), ("fomaml", "anil")) is None
+    monkeypatch.setattr(metatrain, "characters_problem", lambda device, algorithms: None)  # as on a CUDA device
+    updates = list(metatrain.meta_train_handler(store, *args, omniglot=omniglot))
+    status, losses, plane, accuracy, trained = updates[-1]
+    assert len(updates) == 1 and "Iteration 25 of 25" in status and "Done." in status and plane is None
+    assert {trace.name for trace in losses.data} == {"First-order MAML", "ANIL"}
+    assert [len(trace.y) for trace in accuracy.data] == [1, 1] and all(0 <= t.y[0] <= 1 for t in accuracy.data)
+    assert trained["config"]["task"] == "omniglot" and trained["config"]["inner_lr"] == 0.4
+    compared = list(gradients.compare_gradients_handler(store, "omniglot", "trained", 1, 0.4, 1, 0.03, 1, 0,
+                                                        trained=trained, omniglot=omniglot))
+    assert "Done on CPU" in compared[-1][0]
+    with pytest.raises(Problem, match="your meta-trained θ is a Conv4 for characters"):
+        list(sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, None, "trained", 0.01, 2, 0.0, 0,
+                                     trained=trained))
 
 
 def test_running_mean_against_a_hand_computed_example():

@@ -7,6 +7,7 @@ server still answers a normal request.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from demo import build_app
+from demo.data import OmniglotImages
 from demo.errors import MESSAGE_CHARS
 from demo.store import CheckpointStore
 from tests.demo_fixtures import EMPTY_POINTS, character_sketch, make_assets, served
@@ -51,7 +53,8 @@ def files(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     store = CheckpointStore(make_assets(tmp_path_factory.mktemp("assets")), torch.device("cpu"))
-    with served(build_app(store)) as url:
+    omniglot = OmniglotImages(sources=[Path("/nowhere/images_evaluation.zip")], cache=tmp_path_factory.mktemp("o"))
+    with served(build_app(store, omniglot)) as url:
         yield Client(url, verbose=False)
 
 
@@ -78,7 +81,7 @@ def compare(**changes) -> list:
 
 def train(**changes) -> list:
     args = dict(first="maml", second="none", meta_batch=2, inner_lr=0.01, meta_lr=0.001, steps=1, iterations=25,
-                seed=0)
+                seed=0, task="sinusoid")
     args.update(changes)
     return list(args.values())
 
@@ -160,7 +163,9 @@ CASES = [
     ("add_example", [editor("sketch"), 1, "nan"], "N \\(classes\\)(: expected a number| must be between)"),
     ("compare_gradients", compare(source="Sampled sinusoid tasks"), "Tasks: .* is not one of the choices"),
     ("compare_gradients", compare(theta="../../etc/passwd"), "θ: .* is not one of the choices"),
-    ("compare_gradients", compare(steps=11), "greater than maximum value 10|Inner steps S must be between"),
+    ("compare_gradients", compare(steps=21), "greater than maximum value 20|Inner steps S must be between"),
+    ("compare_gradients", compare(source="omniglot"), "sources named in MAML_PLAYGROUND_OMNIGLOT are missing: "
+                                                      "images_evaluation.zip"),
     ("compare_gradients", compare(steps=0), "less than minimum value 1|Inner steps S must be between"),
     ("compare_gradients", compare(inner_lr="nan"), "α \\(inner learning rate\\)"),
     ("compare_gradients", compare(tasks=10**6), "greater than maximum value 25|Meta-batch"),
@@ -168,6 +173,8 @@ CASES = [
     ("compare_gradients", compare(source="mine"), "run Adapt in the Sinusoid tab first"),
     ("compare_gradients", compare(source="episode"), "add at least one drawn example of two classes"),
     ("meta_train", train(first="Reptile"), "Algorithm: .* is not one of the choices"),
+    ("meta_train", train(task="../omniglot"), "Tasks: .* is not one of the choices"),
+    ("meta_train", train(task="omniglot"), "needs a CUDA device \\(this server: CPU\\)"),
     ("meta_train", train(iterations=10**7), "greater than maximum value 2000|Meta-iterations"),
     ("meta_train", train(meta_batch=0), "less than minimum value 1|Meta-batch"),
     ("meta_train", train(steps="nan"), "Inner steps S"),

@@ -4,17 +4,16 @@ from __future__ import annotations
 import random
 from dataclasses import asdict
 from functools import partial
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import torch
 from PIL import Image
 
-from core.omniglot import DownloadFailed, download_omniglot
 from core.registry import inner_config
 from core.trace import trace_records
 from demo import inputs, plots
+from demo.data import OmniglotImages
 from demo.common import badge, checked_number, gpu, mean_step_time, picture_file, slider
 from demo.errors import excerpt
 from demo.limits import LIMITS
@@ -28,7 +27,6 @@ NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
 # after Add, wipe the sketchpad in the browser (setting its value from Python leaves it stuck in Gradio 6)
 CLEAR_SKETCH_JS = "() => document.querySelector('#example-sketch button[aria-label=\"Clear canvas\"]')?.click()"
 GALLERY_SIZE = 40  # Omniglot characters offered for picking
-OMNIGLOT_CACHE = Path.home() / ".cache" / "maml-playground" / "omniglot"
 
 
 def class_choices(ways: int) -> list[tuple[str, int]]:
@@ -97,29 +95,36 @@ def set_ways(ways, support: list[dict] | None):
     return gr.update(choices=class_choices(ways), value=1), kept, picture_file(_sheet(kept, ways))
 
 
-def load_gallery(root: Path = OMNIGLOT_CACHE):
-    """Omniglot characters to pick from, downloaded once by torchvision; one line if that fails."""
+def gallery_picture(character) -> np.ndarray:
+    """A preprocessed 28×28 character (ink = 1) as a picture to show and to add: black ink on white, 84×84."""
+    ink = (255 * (1 - character.clamp(0, 1))).to(torch.uint8).numpy()
+    return np.asarray(Image.fromarray(ink, mode="L").resize((84, 84), Image.Resampling.BILINEAR))
+
+
+def load_gallery(omniglot: OmniglotImages):
+    """Omniglot characters of the evaluation alphabets to pick from; one plain line when they cannot be had."""
     try:
-        folder = download_omniglot(root, background=False)
-    except DownloadFailed as error:
-        return gr.update(visible=False), [], text("characters.gallery_failed", reason=error.reason[:120])
-    files = sorted(folder.glob("*/character*/*.png"))
-    if not files:
-        return gr.update(visible=False), [], text("characters.gallery_empty")
-    chosen = random.Random(0).sample(files, min(GALLERY_SIZE, len(files)))
-    return (gr.update(visible=True, value=[str(p) for p in chosen]), [str(p) for p in chosen],
-            text("characters.gallery_ready", count=len(chosen)))
+        chars = omniglot.characters("evaluation")
+    except Problem as problem:
+        return gr.update(visible=False), [], text("characters.gallery_failed", reason=str(problem))
+    count, drawers = chars.images.shape[:2]
+    picks = [(c, random.Random(c).randrange(drawers)) for c in random.Random(0).sample(range(count),
+                                                                                      min(GALLERY_SIZE, count))]
+    return (gr.update(visible=True, value=[gallery_picture(chars.images[c, d]) for c, d in picks]), picks,
+            text("characters.gallery_ready", count=len(picks)))
 
 
 @computes
-def pick_example(files: list[str], class_choice, ways, support: list[dict] | None, event: gr.SelectData):
+def pick_example(omniglot: OmniglotImages, picks: list, class_choice, ways, support: list[dict] | None,
+                 event: gr.SelectData):
     """Add the clicked Omniglot character to the support set."""
     ways = checked_number(ways, "characters.ways")
     label = class_index(class_choice, ways)
     _check_room(support or [], label)
-    if not files or event is None or not isinstance(event.index, int) or not 0 <= event.index < len(files):
+    if not picks or event is None or not isinstance(event.index, int) or not 0 <= event.index < len(picks):
         raise Problem("characters.gallery_first")
-    image = np.asarray(Image.open(files[event.index]).convert("L"))
+    character, drawer = picks[event.index]
+    image = gallery_picture(omniglot.characters("evaluation").images[character, drawer])
     support = _add(support, image, label)
     return support, picture_file(_sheet(support, ways))
 
@@ -240,7 +245,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
         distances = gr.Plot(label=text("characters.distances.label"))
     support = gr.State([])
     shared["character_support"] = support  # the "Full vs first-order" tab can take these examples
-    files = gr.State([])
+    picks = gr.State([])  # (character, drawer) of each gallery picture
     playback = gr.State(Playback())
 
     algorithm.change(partial(show_checkpoint, store), algorithm, [checkpoint_note, inner_lr, steps], api_name=False,
@@ -249,8 +254,10 @@ def build(store: CheckpointStore, shared: dict) -> None:
     add.click(add_example, [sketch, class_choice, ways, support], [support, sheet],
               api_name="add_example", **COMPUTE).success(None, js=CLEAR_SKETCH_JS)
     clear.click(clear_examples, ways, [support, sheet, query_seen], api_name="clear_examples", **LIGHT)
-    load.click(load_gallery, None, [gallery, files, gallery_note], api_name=False, **COMPUTE)
-    gallery.select(pick_example, [files, class_choice, ways, support], [support, sheet], api_name=False, **COMPUTE)
+    load.click(partial(load_gallery, shared["omniglot"]), None, [gallery, picks, gallery_note], api_name=False,
+               **COMPUTE)
+    gallery.select(partial(pick_example, shared["omniglot"]), [picks, class_choice, ways, support], [support, sheet],
+                   api_name=False, **COMPUTE)
     adapt.click(partial(adapt_characters, store),
                 [ways, shots, query_sketch, algorithm, inner_lr, steps, delay, support, playback],
                 [probabilities, losses, distances, status, query_seen, device], api_name="adapt_characters",

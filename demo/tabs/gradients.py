@@ -13,6 +13,7 @@ from core.compare import (METHODS, autograd_graph, compare_gradients, cost_sweep
                           hessian_term, measure_cost, meta_gradients, meta_step_effect)
 from core.device import describe_device, generator
 from core.models import params
+from core.omniglot import EpisodeConfig, sample_episodes
 from core.registry import build_model, inner_config
 from core.tasks import SinusoidDistribution, Task, stack_tasks, task_from_points
 from core.trace import trace_records
@@ -21,10 +22,14 @@ from demo.common import checked_numbers, gpu, seed_box, slider, trained_model
 from demo.errors import excerpt
 from demo.limits import LIMITS
 from demo.messages import Problem, text
-from demo.serving import COMPUTE, computes
+from demo.serving import COMPUTE, LIGHT, computes
+from demo.data import OmniglotImages
 from demo.store import CheckpointStore
 
-BATCHES = ("sampled", "mine", "episode")  # keys of the task-batch choices
+BATCHES = ("sampled", "mine", "omniglot", "episode")  # keys of the task-batch choices
+FAMILIES = {"sampled": "sinusoid", "mine": "sinusoid", "omniglot": "omniglot", "episode": "omniglot"}
+EPISODE = EpisodeConfig(ways=5, shots=1, queries=5)  # the sampled character episodes
+MAX_EPISODES = 4  # sampled character episodes in one batch
 THETAS = ("shipped", "random", "trained")  # keys of the θ choices
 MAX_EPISODE_SWEEP = 5  # the characters' cost sweep stops at this S
 EFFECT_TASKS = 3  # tasks drawn in the meta-step's effect
@@ -37,12 +42,19 @@ def method_labels() -> dict[str, str]:
             **{name: text(f"algorithm.{name}") for name in METHODS if name != "imaml"}}
 
 
-def task_batch(source, tasks, seed, sinusoid_run, character_support) -> tuple[str, Task, str]:
+def task_batch(source, tasks, seed, sinusoid_run, character_support, omniglot: OmniglotImages | None = None
+               ) -> tuple[str, Task, str]:
     """(task family, batch, a note about it) from the person's choice, or a Problem saying what is missing."""
     match source:
         case "sampled":
             batch = SinusoidDistribution(support=10, query=10).sample(tasks, generator(seed))
             return "sinusoid", batch, ""
+        case "omniglot":
+            chars = (omniglot or OmniglotImages()).characters("evaluation")  # a Problem when they cannot be had
+            count = min(tasks, MAX_EPISODES)
+            batch = sample_episodes(chars, EPISODE, count, generator(seed))
+            return "omniglot", batch, text("gradients.sampled_episodes", count=count, ways=EPISODE.ways,
+                                           shots=EPISODE.shots, queries=EPISODE.queries)
         case "mine":
             if not sinusoid_run or not sinusoid_run.get("query"):
                 raise Problem("gradients.no_task")
@@ -63,11 +75,9 @@ def task_batch(source, tasks, seed, sinusoid_run, character_support) -> tuple[st
 
 def starting_theta(store: CheckpointStore, family: str, choice, seed: int, trained: dict | None):
     """(model, θ) from the shipped MAML checkpoint of the family, a fresh initialisation from `seed`, or the θ
-    this session meta-trained (a sinusoid MLP)."""
+    this session meta-trained for that family."""
     if choice == "trained":
-        if family != "sinusoid":
-            raise Problem("gradients.trained_sinusoid_only")
-        return trained_model(trained, store.device)[:2]
+        return trained_model(trained, store.device, family)[:2]
     model, theta, card = store.get(family, "maml")
     if choice == "shipped":
         return model, theta
@@ -78,6 +88,14 @@ def starting_theta(store: CheckpointStore, family: str, choice, seed: int, train
         torch.manual_seed(seed)
         fresh = build_model(card["config"]["model"])
     return fresh.to(store.device), params(fresh, device=store.device)
+
+
+def family_inner_lr(store: CheckpointStore, source):
+    """α moves to the shipped MAML checkpoint's α of the chosen batch's task family (0.01 or 0.4)."""
+    family = FAMILIES.get(source)
+    if family is None or "maml" not in store.available(family):
+        return gr.skip()
+    return gr.update(value=store.card(family, "maml")["config"]["inner_lr"])
 
 
 @gpu
@@ -173,11 +191,12 @@ def table(result: dict) -> str:
 
 @computes
 def compare_gradients_handler(store: CheckpointStore, source, theta_choice, steps, inner_lr, tasks, meta_lr,
-                              sweep_steps, seed, sinusoid_run=None, character_support=None, trained=None):
+                              sweep_steps, seed, sinusoid_run=None, character_support=None, trained=None,
+                              omniglot: OmniglotImages | None = None):
     """Stream two updates: directions, sizes, the meta-step and the graph; then the cost sweeps."""
     steps, inner_lr, tasks, meta_lr, sweep_steps, seed = checked_numbers(
         "gradients", steps=steps, inner_lr=inner_lr, tasks=tasks, meta_lr=meta_lr, sweep=sweep_steps, seed=seed)
-    family, batch, note = task_batch(source, tasks, seed, sinusoid_run, character_support)
+    family, batch, note = task_batch(source, tasks, seed, sinusoid_run, character_support, omniglot)
     if family == "omniglot":
         sweep_steps = min(sweep_steps, MAX_EPISODE_SWEEP)
     model, theta = starting_theta(store, family, theta_choice, seed, trained)
@@ -221,7 +240,8 @@ def build(store: CheckpointStore, shared: dict) -> None:
         graph = gr.Plot(label=text("gradients.graph.label"), elem_id="gradients-graph")
         agreement = gr.Plot(label=text("gradients.agreement.label"), elem_id="gradients-agreement")
     gr.Markdown(text("gradients.graph_note"))
-    run.click(partial(compare_gradients_handler, store),
+    source.change(partial(family_inner_lr, store), source, inner_lr, api_name=False, **LIGHT)
+    run.click(partial(compare_gradients_handler, store, omniglot=shared["omniglot"]),
               [source, theta, steps, inner_lr, tasks, meta_lr, sweep, seed, shared["sinusoid_run"],
                shared["character_support"], shared["trained_theta"]],
               [status, summary, cosines, plane, effect, cost, graph, agreement], api_name="compare_gradients",

@@ -1,5 +1,5 @@
-"""Tab "Meta-train": meta-train the sinusoid MLP from scratch in the page, one algorithm or two side by side,
-and watch the meta-loss fall and f(x; θ) learn to adapt."""
+"""Tab "Meta-train": meta-train θ from scratch in the page, one algorithm or two side by side, and watch the
+meta-loss fall and f(x; θ) learn to adapt: the sinusoid MLP anywhere, Conv4 on Omniglot episodes on a CUDA device."""
 from __future__ import annotations
 
 import time
@@ -22,9 +22,14 @@ from demo.errors import excerpt
 from demo.messages import Problem, text
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
 from demo.session import RUN_LIMIT_S, Playback, stop
+from demo.data import OmniglotImages
 from demo.store import CheckpointStore
 
 NONE = "none"  # the key of "no second algorithm"
+TASKS = ("sinusoid", "omniglot")  # keys of the task families to meta-train
+CHARACTER_ALGORITHMS = ("fomaml", "anil", "reptile")  # Conv4 in the page: first order or the head only
+CHARACTER_CAPS = {"meta_batch": 16, "steps": 5}  # Conv4's caps, below the sinusoid's sliders
+CHARACTER_EPISODES = {"ways": 5, "support": 1, "query": 5, "inner_lr": 0.4}  # 5-way 1-shot, the checkpoints' α
 CHUNK = 25  # iterations per streamed update (and per validation)
 VALIDATION_TASKS = 20  # fixed validation tasks, validated every CHUNK iterations
 SHOWN_TASKS = 3  # validation tasks drawn as f(x; θ) and f(x; φ)
@@ -44,21 +49,24 @@ def algorithms_of(first, second) -> tuple[str, ...]:
 
 @gpu
 def train_chunk(cfg, algorithms: tuple[str, ...], state: TrainState | None, until: int, device,
-                path: list | None = None) -> dict:
+                path: list | None = None, data=None) -> dict:
     """Meta-iterations up to `until` (validated there), computed at once: the records' numbers, the state to go
     on from, and for the first algorithm f(x; θ), f(x; φ) on the shown validation tasks and its θ path so far
     (`path`, θ at the end of each earlier chunk, θ_0 first) with this chunk's θ′ over their meta-loss."""
     rows, last = [], None
-    for record in meta_train(cfg, algorithms, device=device, resume=state):
+    for record in meta_train(cfg, algorithms, data=data, device=device, resume=state):
         if record.losses:
             rows.append({"iteration": record.iteration, "losses": record.losses, "seconds": dict(record.seconds)})
         if record.state is not None or record.iteration >= until:
             last = record
             if record.iteration >= until or record.last:
                 break
-    theta = {key: value.detach() for key, value in last.state.theta[algorithms[0]].items()}
+    if cfg.task != "sinusoid":  # Conv4: the validation accuracy says how it goes
+        return {"rows": rows, "state": last.state, "validation": last.validation, "iteration": last.iteration,
+                "last": last.last, "path": None}
+    theta = {key: value.detach().to(device) for key, value in last.state.theta[algorithms[0]].items()}
     model = _model(cfg, algorithms[0], device)
-    path = [*(path or [params(model, device=device)]), {k: v.to(device) for k, v in theta.items()}]
+    path = [*(path or [params(model, device=device)]), theta]
     grid = torch.linspace(*inputs.X_RANGE, GRID, device=device).reshape(-1, 1)
     shown = SinusoidDistribution(support=cfg.support, query=cfg.query).sample(SHOWN_TASKS, generator(cfg.seed + 99))
     inner = inner_config(algorithms[0], cfg.inner_lr, cfg.train_steps)
@@ -74,33 +82,65 @@ def train_chunk(cfg, algorithms: tuple[str, ...], state: TrainState | None, unti
             "path": [{k: v.cpu() for k, v in theta.items()} for theta in path]}
 
 
+def characters_problem(device: torch.device, algorithms: tuple[str, ...]) -> Problem | None:
+    """Why Conv4 cannot be meta-trained here with these algorithms, or None when it can."""
+    if device.type != "cuda":
+        return Problem("metatrain.characters_cuda", device=describe_device(device))
+    other = [name for name in algorithms if name not in CHARACTER_ALGORITHMS]
+    if other:
+        return Problem("metatrain.characters_algorithms", algorithm=text(f"algorithm.{other[0]}"),
+                       choices=", ".join(text(f"algorithm.{name}") for name in CHARACTER_ALGORITHMS))
+    return None
+
+
+def training_config(task: str, algorithms: tuple[str, ...], meta_batch: int, inner_lr: float, meta_lr: float,
+                    steps: int, iterations: int, seed: int):
+    """The TrainConfig of a run in the page: the sliders' values, and for Conv4 its caps and episode shape."""
+    common = dict(algorithm=algorithms[0], iterations=iterations, meta_lr=meta_lr, validate_every=CHUNK,
+                  validation_tasks=VALIDATION_TASKS, seed=seed, model=default_model(task, algorithms[0]).spec())
+    if task == "sinusoid":
+        return default_config("sinusoid", meta_batch=meta_batch, inner_lr=inner_lr, train_steps=steps,
+                              test_steps=steps, strategy="vmap", **common)
+    steps = min(steps, CHARACTER_CAPS["steps"])
+    return default_config("omniglot", meta_batch=min(meta_batch, CHARACTER_CAPS["meta_batch"]), train_steps=steps,
+                          test_steps=steps, strategy="loop", **CHARACTER_EPISODES, **common)
+
+
 def _model(cfg, algorithm, device):
     return build_run_model(replace(cfg, algorithm=algorithm))[0].to(device)
 
 
 @computes
 def meta_train_handler(store: CheckpointStore, first, second, meta_batch, inner_lr, meta_lr, steps, iterations,
-                       seed, playback: Playback | None = None):
+                       seed, task="sinusoid", playback: Playback | None = None, omniglot: OmniglotImages | None = None):
     """Stream an update every CHUNK iterations: progress, the meta-loss against iterations and wall time, and
-    f(x; θ), f(x; φ) on fixed validation tasks; the last θ stays in the session."""
+    (sinusoid) θ's path over the meta-loss and f(x; θ), f(x; φ) on fixed validation tasks, or (Omniglot) the
+    validation accuracy; the last θ stays in the session."""
     algorithms = algorithms_of(first, second)
     meta_batch, inner_lr, meta_lr, steps, iterations, seed = checked_numbers(
         "metatrain", meta_batch=meta_batch, inner_lr=inner_lr, meta_lr=meta_lr, steps=steps, iterations=iterations,
         seed=seed)
-    cfg = default_config("sinusoid", algorithm=algorithms[0], iterations=iterations, meta_batch=meta_batch,
-                         inner_lr=inner_lr, meta_lr=meta_lr, train_steps=steps, test_steps=steps,
-                         validate_every=CHUNK, validation_tasks=VALIDATION_TASKS, seed=seed, strategy="vmap",
-                         model=default_model("sinusoid", algorithms[0]).spec())
+    if task not in TASKS:
+        raise Problem("error.unknown_choice", label=text("metatrain.task.label"), value=excerpt(task),
+                      choices=", ".join(TASKS))
+    device, data = store.device, None
+    if task == "omniglot":
+        problem = characters_problem(device, algorithms)
+        if problem:
+            raise problem
+        data = (omniglot or OmniglotImages()).characters("background")  # a Problem when they cannot be had
+    cfg = training_config(task, algorithms, meta_batch, inner_lr, meta_lr, steps, iterations, seed)
     playback = playback or Playback()
     playback.start()
     labels = {name: text(f"algorithm.{name}") for name in algorithms}
-    history = {"iteration": [], "losses": {name: [] for name in algorithms}, "seconds": {name: [] for name in algorithms}}
-    state, path, began, device = None, None, time.perf_counter(), store.device
+    history = {"iteration": [], "losses": {name: [] for name in algorithms}, "seconds": {name: [] for name in algorithms},
+               "validated": [], "accuracy": {name: [] for name in algorithms}}
+    state, path, began = None, None, time.perf_counter()
     ending = None
     offset = {name: 0.0 for name in algorithms}  # each chunk counts its own seconds from 0
     while True:
         until = min((state.iteration if state else 0) + CHUNK, iterations)
-        chunk = train_chunk(cfg, algorithms, state, until, device, path)
+        chunk = train_chunk(cfg, algorithms, state, until, device, path, data)
         state, path = chunk["state"], chunk["path"]
         for row in chunk["rows"]:
             history["iteration"].append(row["iteration"])
@@ -108,25 +148,39 @@ def meta_train_handler(store: CheckpointStore, first, second, meta_batch, inner_
                 history["losses"][name].append(row["losses"][name])
                 history["seconds"][name].append(offset[name] + row["seconds"][name])
         offset = {name: history["seconds"][name][-1] for name in algorithms}
+        if chunk["validation"]:
+            history["validated"].append(chunk["iteration"])
+            for name in algorithms:
+                history["accuracy"][name].append(chunk["validation"][name]["mean"])
         elapsed = time.perf_counter() - began
         rate = state.iteration / max(elapsed, 1e-9)
         trained = {"theta": state.theta, "algorithm": algorithms[0], "config": vars(cfg),
                    "iterations": state.iteration, "device": describe_device(device)}
-        progress = text("metatrain.progress", done=state.iteration, total=iterations, rate=rate,
-                        eta=(iterations - state.iteration) / max(rate, 1e-9), device=describe_device(device))
+        progress = text("metatrain.progress", bar=progress_bar(state.iteration, iterations), done=state.iteration,
+                        total=iterations, rate=rate, eta=(iterations - state.iteration) / max(rate, 1e-9),
+                        device=describe_device(device))
         finished = chunk["last"] or state.iteration >= iterations
         if playback.stopped:
             ending = text("metatrain.stopped", iterations=state.iteration)
         elif time.perf_counter() - playback.started > RUN_LIMIT_S:
             ending = text("metatrain.time_limit", seconds=RUN_LIMIT_S, iterations=state.iteration)
         status = progress + (" " + ending if ending else " " + text("metatrain.done") if finished else "")
-        plane = plots.path_figure(chunk["landscape"], len(path), ("θ₀", "θ" + plots.subscript(state.iteration)),
-                                  text("figure.meta_path_title", algorithm=labels[algorithms[0]]),
-                                  text("figure.meta_loss_surface"))
-        yield (status, plots.training_figure(history, labels), plane,
-               plots.validation_figure(chunk, labels[algorithms[0]]), trained)
+        if task == "sinusoid":
+            plane = plots.path_figure(chunk["landscape"], len(path), ("θ₀", "θ" + plots.subscript(state.iteration)),
+                                      text("figure.meta_path_title", algorithm=labels[algorithms[0]]),
+                                      text("figure.meta_loss_surface"))
+            shown = plots.validation_figure(chunk, labels[algorithms[0]])
+        else:
+            plane, shown = None, plots.accuracy_figure(history, labels)
+        yield status, plots.training_figure(history, labels), plane, shown, trained
         if finished or ending:
             return
+
+
+def progress_bar(done: int, total: int, width: int = 20) -> str:
+    """done of total as a bar of `width` blocks: ▰▰▰▱▱."""
+    filled = round(width * done / max(total, 1))
+    return "▰" * filled + "▱" * (width - filled)
 
 
 def use_trained(trained: dict | None):
@@ -149,8 +203,14 @@ def build(store: CheckpointStore, shared: dict) -> None:
         meta_batch, inner_lr, meta_lr, steps, iterations = (slider(f"metatrain.{name}") for name in
                                                             ("meta_batch", "inner_lr", "meta_lr", "steps", "iterations"))
         seed = seed_box("metatrain.seed")
+    on_cuda = store.device.type == "cuda"
+    task = gr.Radio([(text(f"metatrain.task.{key}"), key) for key in TASKS], value=TASKS[0], visible=on_cuda,
+                    label=text("metatrain.task.label"), elem_id="metatrain-task")
     gr.Markdown(text("metatrain.caps", seconds=RUN_LIMIT_S))
-    gr.Markdown(text("metatrain.characters_note", device=describe_device(store.device)))
+    gr.Markdown(text("metatrain.characters_caps", choices=", ".join(text(f"algorithm.{name}")
+                                                                    for name in CHARACTER_ALGORITHMS),
+                     **CHARACTER_CAPS, **CHARACTER_EPISODES) if on_cuda
+                else text("metatrain.characters_cuda", device=describe_device(store.device)))
     with gr.Row():
         train = gr.Button(text("metatrain.train"), variant="primary", elem_id="metatrain-train")
         stop_button = gr.Button(text("control.stop"), variant="stop", elem_id="metatrain-stop")
@@ -163,8 +223,8 @@ def build(store: CheckpointStore, shared: dict) -> None:
     trained = gr.State(None, time_to_live=STATE_TTL_S)
     carried = shared["trained_theta"]
     playback = gr.State(Playback())
-    train.click(partial(meta_train_handler, store),
-                [first, second, meta_batch, inner_lr, meta_lr, steps, iterations, seed, playback],
+    train.click(partial(meta_train_handler, store, omniglot=shared["omniglot"]),
+                [first, second, meta_batch, inner_lr, meta_lr, steps, iterations, seed, task, playback],
                 [status, losses, plane, tasks, trained], api_name="meta_train", show_progress="hidden", **COMPUTE)
     stop_button.click(stop, playback, None, api_name=False, queue=False)
     use.click(use_trained, trained, [carried, status], api_name="use_trained", **LIGHT)

@@ -82,7 +82,7 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
     inner_lr = checked_number(inner_lr, "sinusoid.inner_lr")
     delay = checked_number(delay, "sinusoid.delay")
     if algorithm == "trained":  # the θ this session meta-trained in the page
-        model, theta, algorithm = trained_model(trained, store.device)
+        model, theta, algorithm = trained_model(trained, store.device, "sinusoid")
     else:
         model, theta, _ = store.get("sinusoid", algorithm)  # CheckpointUnavailable says why it cannot
     playback = playback or Playback()
