@@ -11,6 +11,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from demo import build_app
+from demo.serving import COMPUTE_SLOTS, PROCESS
 from demo.store import CheckpointStore
 from tests.demo_fixtures import character_sketch, make_assets, served
 
@@ -136,3 +137,31 @@ def test_meta_train_streams_and_its_theta_reaches_the_other_tabs(client):
     assert "Done: 2 step(s)" in adapted[3]
     with pytest.raises(Exception, match="meta-train a θ first"):  # another session has no θ of its own
         Client(client.src, verbose=False).predict(*sinusoid_args(algorithm="trained"), api_name="/adapt_sinusoid")
+
+
+def test_meta_train_cancelled_through_the_api_keeps_what_it_learned(client):
+    import time
+
+    session = Client(client.src, verbose=False)
+    job = session.submit(*train_args(second="none", iterations=2000), api_name="/meta_train")
+    deadline = time.monotonic() + 120
+    while len(job.outputs()) < 2 and time.monotonic() < deadline:  # two updates: 50 iterations done
+        time.sleep(0.05)
+    assert len(job.outputs()) >= 2
+    slots = PROCESS["compute"]
+
+    def busy_samples() -> int:  # the run takes a slot for every chunk of 25 iterations (~0.3 s each)
+        busy = 0
+        for _ in range(20):
+            busy += slots._value < COMPUTE_SLOTS
+            time.sleep(0.1)
+        return busy
+
+    assert busy_samples() > 0  # the probe sees the run computing
+    job.cancel()
+    carried = session.predict(api_name="/use_trained")
+    iterations = int(carried.split("(")[1].split(" ")[0].replace(",", ""))
+    assert "now offered" in carried and 50 <= iterations < 2000, carried
+    time.sleep(1.0)  # a chunk already computing may finish; then nothing computes for the cancelled run
+    assert busy_samples() == 0
+    assert session.predict(api_name="/use_trained") == carried  # and the session's θ is the one it had
