@@ -216,6 +216,9 @@ proximally regularised $\phi$ (Rajeswaran et al., 2019). All five below come fro
     "gradients.sweep.info": {"en": "Time and memory at S = 1 … this (at most 5 for characters)."},
     "gradients.seed.label": {"en": "Seed"},
     "gradients.compare": {"en": "Compare"},
+    "gradients.caps": {"en": "Caps: S ≤ {steps}; {tasks} sinusoid tasks or {episodes} sampled episodes per batch; the cost "
+                             "sweep to S = {sweep} ({episode_sweep} for characters). At the caps a comparison takes about "
+                             "20 s on a 2-core CPU."},
     "gradients.cosines.label": {"en": "direction"},
     "gradients.plane.label": {"en": "the angle"},
     "gradients.effect.label": {"en": "effect of one meta-step"},

@@ -168,3 +168,15 @@ def test_cpu_memory_measurement_follows_storages_until_they_are_freed():
 
     _, peak = measure_peak_memory(kept_by_autograd, torch.device("cpu"))
     assert peak >= 24 * 2**20  # x, x·2 and sin(x·2) all alive at the sum
+
+
+def test_imaml_batched_over_tasks_equals_the_loop_and_stops_cg_once_solved():
+    model, theta = tiny_mlp(hidden=6)
+    batch = sinusoid_batch(tasks=3, seed=5)
+    loop = imaml_gradient(model, theta, batch, 0.05, 3, lam=1.5, cg_steps=40)
+    batched = imaml_gradient(model, theta, batch, 0.05, 3, lam=1.5, cg_steps=40, strategy="vmap")
+    longer = imaml_gradient(model, theta, batch, 0.05, 3, lam=1.5, cg_steps=400, strategy="vmap")
+    for key in theta:
+        torch.testing.assert_close(batched[key], loop[key], rtol=1e-8, atol=1e-10)
+        torch.testing.assert_close(longer[key], loop[key], rtol=1e-8, atol=1e-10)  # the masked stop holds x still
+        assert torch.isfinite(longer[key]).all()

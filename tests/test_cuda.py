@@ -46,3 +46,32 @@ def test_cuda_class_augment_equals_cpu():
     gpu = augment_episodes(batch.to(CUDA), CLASS_AUGMENT, generator(0))
     torch.testing.assert_close(gpu.x_support.cpu(), cpu.x_support)
     torch.testing.assert_close(gpu.x_query.cpu(), cpu.x_query)
+
+
+def test_cuda_imaml_batched_over_tasks_equals_cpu():
+    from core.compare import imaml_gradient
+
+    model, theta = tiny_mlp()
+    batch = sinusoid_batch(tasks=3)
+    cpu = imaml_gradient(model, theta, batch, 0.05, 3, cg_steps=20, strategy="vmap")
+    gpu = imaml_gradient(model.to(CUDA), {k: v.to(CUDA) for k, v in theta.items()}, batch.to(CUDA), 0.05, 3,
+                         cg_steps=20, strategy="vmap")
+    for key in cpu:
+        torch.testing.assert_close(gpu[key].cpu(), cpu[key], rtol=1e-9, atol=1e-10)
+
+
+def test_cuda_meta_train_tab_trains_conv4_on_characters(tmp_path):
+    from demo.data import OmniglotImages
+    from demo.store import CheckpointStore
+    from demo.tabs import metatrain
+    from tests.demo_fixtures import make_assets
+    from tests.omniglot_fixtures import write_characters
+
+    store = CheckpointStore(make_assets(tmp_path / "assets"), CUDA)
+    folder = write_characters(tmp_path / "images_background", alphabets=("Alpha", "Beta", "Gamma", "Delta"), drawers=6)
+    omniglot = OmniglotImages(sources=[folder], cache=tmp_path / "cache")
+    updates = list(metatrain.meta_train_handler(store, "fomaml", "anil", 4, 0.01, 0.001, 2, 50, 0, "omniglot",
+                                                omniglot=omniglot))
+    status, _, _, accuracy, trained = updates[-1]
+    assert "Iteration 50 of 50" in status and "CUDA" in status and len(accuracy.data) == 2
+    assert trained["config"]["task"] == "omniglot"

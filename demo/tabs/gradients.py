@@ -228,6 +228,8 @@ def build(store: CheckpointStore, shared: dict) -> None:
         steps, inner_lr, tasks, meta_lr, sweep = (slider(f"gradients.{name}") for name in
                                                   ("steps", "inner_lr", "tasks", "meta_lr", "sweep"))
         seed = seed_box("gradients.seed")
+    gr.Markdown(text("gradients.caps", steps=LIMITS["gradients.steps"].high, tasks=LIMITS["gradients.tasks"].high,
+                     episodes=MAX_EPISODES, sweep=LIMITS["gradients.sweep"].high, episode_sweep=MAX_EPISODE_SWEEP))
     run = gr.Button(text("gradients.compare"), variant="primary", elem_id="gradients-compare")
     status = gr.Markdown(elem_id="gradients-status")
     summary = gr.Markdown(elem_id="gradients-table")
