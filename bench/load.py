@@ -5,11 +5,12 @@
 The server runs in its own process (the shipped checkpoints, `demo.serve` with --threads and
 --slots), so its RSS is measured alone, every 0.2 s. Each session is one gradio_client Client
 (its own Gradio session) that sends requests from a fixed list, one after another, for --seconds,
-reading every streamed update. Before the load, each distinct request runs once alone; under
-load every request's streamed updates must equal those exactly (the device badge, which reports
-measured time, aside). Prints one JSON object: requests done, errors, isolation mismatches,
-p50/p95 seconds to the first and the last update, and the server's peak RSS. Exits 1 on any
-error or mismatch.
+reading every streamed update. Before the load, each distinct request runs once alone, at a delay
+of demo.session.FRAME_S so that every step has its update; under load every request's streamed
+updates must be those, exactly (the device badge, which reports measured time, aside): all of them,
+or for a faster delay, whose frames are paced by time, an in-order subset ending alike. Prints one
+JSON object: requests done, errors, isolation mismatches, p50/p95 seconds to the first and the
+last update, and the server's peak RSS. Exits 1 on any error or mismatch.
 
 --mix classroom: sinusoid runs of each algorithm and source (0–20 steps), and 3-way character
 runs, as a class would send them. --mix worst: the most expensive request each endpoint accepts
@@ -121,12 +122,30 @@ def comparable(updates: list) -> list:
     return [json.dumps(list(update[:-1]), sort_keys=True) for update in updates]
 
 
+DELAY_AT = {"sinusoid": 9, "characters": 6}  # where each request's delay sits among its arguments
+
+
+def every_frame(request: dict) -> dict:
+    """The request with a delay of demo.session.FRAME_S, at which every step gets its own update."""
+    from demo.session import FRAME_S
+
+    args = list(request["args"])
+    args[DELAY_AT[request["kind"]]] = max(args[DELAY_AT[request["kind"]]], FRAME_S)
+    return {**request, "args": args}
+
+
+def isolated(seen: list[str], alone: list[str]) -> bool:
+    """Whether a run's updates are those of the same request alone: a faster run shows fewer of the steps (the
+    frames are paced by time), so its updates must be an in-order subset of the every-step run's, ending alike."""
+    rest = iter(alone)
+    return bool(seen) and seen[-1] == alone[-1] and all(update in rest for update in seen)
+
+
 def difference(index: int, seen: list[str], alone: list[str]) -> str:
     """Where a request's updates first differ from the same request alone (for the report)."""
-    if len(seen) != len(alone):
-        return f"request {index}: {len(seen)} updates, {len(alone)} alone"
-    at = next(i for i, (a, b) in enumerate(zip(seen, alone)) if a != b)
-    a, b = json.loads(seen[at]), json.loads(alone[at])
+    at = next((i for i, update in enumerate(seen) if update not in alone), len(seen) - 1)
+    a = json.loads(seen[at])
+    b = max((json.loads(update) for update in alone), key=lambda u: sum(x == y for x, y in zip(a, u)))
     outputs = [j for j, (x, y) in enumerate(zip(a, b)) if x != y]
     return f"request {index}: update {at} of {len(seen)} differs in outputs {outputs}: {str(a[outputs[0]])[:150]}"
 
@@ -179,7 +198,7 @@ def measure(sessions: int, seconds: float, threads: int, slots: int, runs: int, 
         alone = {}
         for index, request in enumerate(requests):  # each distinct request alone, for the isolation check
             client = Client(url, verbose=False)
-            alone[index] = comparable(run_one(client, request)[0])
+            alone[index] = comparable(run_one(client, every_frame(request))[0])
         peak = {"rss": 0}
         stop_sampling = threading.Event()
 
@@ -206,8 +225,9 @@ def measure(sessions: int, seconds: float, threads: int, slots: int, runs: int, 
                 try:
                     updates, first, last = run_one(client, requests[index])
                     seen = comparable(updates)
-                    row = {"first": first, "last": last, "error": None, "isolated": seen == alone[index],
-                           "difference": None if seen == alone[index] else difference(index, seen, alone[index])}
+                    same = isolated(seen, alone[index])
+                    row = {"first": first, "last": last, "error": None, "isolated": same,
+                           "difference": None if same else difference(index, seen, alone[index])}
                 except Exception as error:  # noqa: BLE001 -- counted and reported
                     row = {"first": None, "last": None, "error": f"{type(error).__name__}: {error}"[:200],
                            "isolated": True}

@@ -25,7 +25,7 @@ LIMITS = {
     "sinusoid.shots": Limit(1, 20, 1, 10, integer=True),
     "sinusoid.inner_lr": Limit(0.0, 0.1, 0.001, 0.01),
     "sinusoid.steps": Limit(0, 100, 1, 10, integer=True),
-    "sinusoid.delay": Limit(0.0, MAX_DELAY_S, 0.05, 0.15),
+    "sinusoid.delay": Limit(0.0, MAX_DELAY_S, 0.05, 0.2),
     "sinusoid.seed": Limit(0, 2**31 - 1, 1, 0, integer=True),
     "sinusoid.replay": Limit(0, 100, 1, 0, integer=True),
     "characters.ways": Limit(2, 10, 1, 3, integer=True),

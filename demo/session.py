@@ -1,8 +1,10 @@
 """The one streaming helper: any tab's records played to the page with delay, pause, step and stop.
 
 A tab computes its records first (on the GPU where there is one: `demo.common.gpu` wraps only that
-computation), then `play` streams one update per record, and `Playback` (in the session's gr.State)
-carries the Pause, Step and Stop buttons' wishes to the running stream.
+computation), then `play` streams them: one update per record when the delay is FRAME_S or more,
+and when steps come faster, one update per FRAME_S showing the latest step, so a page never gets
+more updates than it can draw. `Playback` (in the session's gr.State) carries the Pause, Step and
+Stop buttons' wishes to the running stream.
 
 Every wait is bounded. A pause ends the run after PAUSE_LIMIT_S, and a run ends after
 RUN_LIMIT_S in all, keeping its steps either way. A run does not sleep itself: it yields `Wait`,
@@ -22,6 +24,9 @@ from demo.messages import text
 PAUSE_LIMIT_S = 120.0  # a run paused this long ends (its steps are kept, replay works)
 RUN_LIMIT_S = 180.0  # a run ends after this long in all, pauses included
 TICK_S = 0.25  # while paused, how often the run hands control back to the server
+STOP_CHECK_S = 0.05  # a delay is slept in slices this long, checking Stop between them
+MIN_STEP_S = 0.02  # a delay of 0 still plays at most 50 steps a second, so the steps can be seen going by
+FRAME_S = 0.2  # frames at least this far apart: a page redraws its plots in about 0.1–0.2 s
 
 # why a run ended before its last step; None: it ran to the end
 STOPPED, PAUSE_EXPIRED, TIME_LIMIT = "stopped", "pause_expired", "time_limit"
@@ -71,7 +76,9 @@ class Playback:
         Use as `ending = yield from playback.hold(delay, no_change)` inside a streaming handler
         wrapped by `demo.serving.computes`, which does the sleeping.
         """
-        yield Wait(delay)
+        until = time.monotonic() + delay
+        while not self.stopped and (left := until - time.monotonic()) > 0:  # in slices, so Stop acts at once
+            yield Wait(min(left, STOP_CHECK_S))
         paused_at = None
         while self.paused and self.step_budget == 0 and not self.stopped:
             now = time.monotonic()
@@ -90,19 +97,27 @@ class Playback:
 
 def play(playback: Playback, count: int, frame: Callable[[int], Sequence], delay: float, no_change: Sequence
          ) -> Generator[Sequence | Wait, None, tuple[int, str | None]]:
-    """Stream frame(k) for k = 0 … count − 1, waiting `delay` between frames, as Pause, Step and Stop say.
+    """Stream frame(k) for k = 0 … count − 1, one step every max(delay, MIN_STEP_S), as Pause, Step and Stop say.
 
+    Frames are at least FRAME_S apart: when steps come faster, a frame shows the latest step reached
+    (the frames draw every step's loss and the recent curves, so none is lost from view). Step 0, the
+    last step, a step taken with Step and the step a run stops at always get their own frame.
     Returns (the last k shown, why the run ended early or None). `no_change` is the update a paused
     run sends while it waits. Use as `shown, ending = yield from play(...)` inside a handler
     wrapped by `demo.serving.computes`, which does the sleeping.
     """
     playback.start()
-    for k in range(count):
-        yield frame(k)
-        if k < count - 1:
-            ending = yield from playback.hold(delay, no_change)
-            if ending:
-                return k, ending
+    yield frame(0)
+    shown, shown_at = 0, time.monotonic()
+    for k in range(1, count):
+        ending = yield from playback.hold(max(delay, MIN_STEP_S), no_change)
+        if ending:
+            if shown < k - 1:
+                yield frame(k - 1)
+            return k - 1, ending
+        if k == count - 1 or playback.paused or time.monotonic() - shown_at >= FRAME_S:
+            yield frame(k)
+            shown, shown_at = k, time.monotonic()
     return count - 1, None
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from demo import build_app
 from demo.serving import COMPUTE_SLOTS, PROCESS
+from demo.session import FRAME_S
 from demo.store import CheckpointStore
 from tests.demo_fixtures import character_sketch, make_assets, served
 
@@ -28,7 +29,7 @@ def client(tmp_path_factory):
 def sinusoid_args(**changes):
     args = dict(source="sine", amplitude=2.0, phase=1.0, shots=5, drawing=None,
                 points={"headers": ["x", "y"], "data": [], "metadata": None}, algorithm="maml", inner_lr=0.01,
-                steps=4, delay=0.0, seed=0)
+                steps=4, delay=FRAME_S, seed=0)  # every step its own update
     args.update(changes)
     return list(args.values())
 
@@ -60,7 +61,7 @@ def test_characters_through_the_api(client, tmp_path):
     for label in range(3):
         client.predict(sketch_file(tmp_path, character_sketch(label), f"s{label}"), label + 1, 3,
                        api_name="/add_example")
-    job = client.submit(3, 1, sketch_file(tmp_path, character_sketch(1), "q"), "maml", 0.4, 3, 0.0,
+    job = client.submit(3, 1, sketch_file(tmp_path, character_sketch(1), "q"), "maml", 0.4, 3, FRAME_S,
                         api_name="/adapt_characters")
     job.result(timeout=120)
     updates = job.outputs()  # every streamed update, in order

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import gradio as gr
 import numpy as np
@@ -14,7 +15,7 @@ from core.checkpoints import write_manifest
 from core.omniglot import DownloadFailed
 from demo import build_app, inputs
 from demo.messages import Problem
-from demo.session import Playback, Wait, step_once, toggle_pause
+from demo.session import FRAME_S, MIN_STEP_S, Playback, step_once, toggle_pause
 from demo.store import CheckpointStore, card_summary
 from demo.tabs import characters, sinusoid
 from tests.demo_fixtures import character_sketch, make_assets
@@ -60,9 +61,9 @@ def test_toggle_point_adds_and_removes():
 
 
 def test_sinusoid_adapt_streams_every_step_and_ends_with_the_path(store):
-    updates = list(sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "maml", 0.01, 4, 0.0, 0,
+    updates = list(sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "maml", 0.01, 4, FRAME_S, 0,
                                            Playback()))
-    assert len(updates) == 6  # k = 0..4, then the final update with the landscape
+    assert len(updates) == 6  # k = 0..4 (a delay of FRAME_S or more gives every step its frame), then the path
     state = updates[-1][4]
     assert [r["step"] for r in state["trace"]["records"]] == [0, 1, 2, 3, 4]
     assert updates[0][2] is not None and updates[-1][2] is not None  # path figure at the end
@@ -82,6 +83,21 @@ def test_sinusoid_adapt_from_a_drawing_and_from_points(store):
     assert clicked[-1][4]["trace"]["records"][-1]["query_loss"] is None  # no query set from clicks
 
 
+def test_fast_steps_stream_at_most_one_frame_per_frame_interval(store):
+    import time
+
+    start = time.monotonic()
+    updates = list(sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "maml", 0.01, 60, 0.0, 0,
+                                           Playback()))
+    seconds = time.monotonic() - start
+    shown = [int(u[5]["value"]) for u in updates[:-1]]  # the replay slider follows the step shown
+    assert shown[0] == 0 and shown[-1] == 60 and shown == sorted(set(shown))
+    assert 60 * MIN_STEP_S <= seconds < 60 * MIN_STEP_S + 2.0  # delay 0 still plays the steps, briskly
+    assert 3 <= len(shown) <= seconds / FRAME_S + 2  # fewer frames than steps, each FRAME_S apart
+    losses = updates[-2][1]
+    assert len(losses.data[0].x) == 61  # a frame draws the loss of every step up to its own
+
+
 def test_black_box_gives_one_prediction(store):
     updates = list(sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "blackbox", 0.01, 10, 0.0,
                                            0, Playback()))
@@ -94,7 +110,7 @@ def test_stop_keeps_the_steps_so_far(store):
     next(run), next(run)
     playback.stopped = True
     rest = list(run)
-    assert "Stopped" in rest[-1][3] and len(rest[-1][4]["trace"]["records"]) <= 4
+    assert "Stopped" in rest[-1][3] and len(rest[-1][4]["trace"]["records"]) < 20  # 50 steps at 50 a second
 
 
 def test_pause_and_step_release_one_step_at_a_time():
@@ -102,10 +118,13 @@ def test_pause_and_step_release_one_step_at_a_time():
     playback.start()
     assert toggle_pause(playback) == "Resume" and playback.paused
     step_once(playback)
-    waiting = playback.hold(0.0, "tick")
-    assert next(waiting) == Wait(0.0)  # the delay, then the one allowed step passes without a tick
-    with pytest.raises(StopIteration) as ended:
-        next(waiting)
+    waiting = playback.hold(0.1, "tick")
+    waits = []
+    with pytest.raises(StopIteration) as ended:  # the delay, slept in slices; then the one allowed step passes
+        while True:
+            waits.append(next(waiting))
+            time.sleep(waits[-1].seconds)
+    assert 2 <= len(waits) <= 3 and all(w.seconds <= 0.05 and w.tick is None for w in waits)
     assert ended.value.value is None and playback.step_budget == 0
 
 
@@ -137,9 +156,9 @@ def test_characters_add_and_adapt(store):
         support, sheet = characters.add_example(character_sketch(label), label + 1, 3, support)
     assert len(support) == 3
     assert Image.open(sheet).height >= 3 * 64  # a row per class
-    updates = list(characters.adapt_characters(store, 3, 1, character_sketch(1), "maml", 0.4, 3, 0.0, support,
+    updates = list(characters.adapt_characters(store, 3, 1, character_sketch(1), "maml", 0.4, 3, FRAME_S, support,
                                                Playback()))
-    assert len(updates) == 4
+    assert len(updates) == 4  # every step's frame
     figure = updates[-1][0]
     assert [bar.name for bar in figure.data] == ["θ (before)", "φ_3"]
     assert sum(figure.data[1].y) == pytest.approx(1.0, rel=1e-5)

@@ -19,7 +19,7 @@ from demo.session import PAUSE_LIMIT_S, Playback, divergence_note, ending_text, 
 from demo.store import CheckpointStore, hints
 
 SOURCES = ("sine", "draw", "click")  # keys of the support-set choices
-GRID = 200  # points of the plotted x-grid
+GRID = 120  # points of the plotted x-grid
 OUTPUTS = 7  # curves, losses, path, status, run state, replay slider, device badge
 NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
