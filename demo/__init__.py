@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from demo.brush import PICK_BRUSH_JS
 from demo.data import OmniglotImages
 from demo.errors import Playground
 from demo.messages import text
@@ -25,6 +26,7 @@ def build_app(store: CheckpointStore | None = None, omniglot: OmniglotImages | N
         shared: dict = {"trained_theta": gr.State(None, time_to_live=STATE_TTL_S),
                         "omniglot": omniglot or OmniglotImages()}  # read-only images, not a session state
         for label, tab in TABS:
-            with gr.Tab(text(label)):
+            with gr.Tab(text(label)) as page_tab:
                 tab.build(store, shared)
+            page_tab.select(None, js=PICK_BRUSH_JS)  # its canvases start with the brush in hand
     return app

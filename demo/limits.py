@@ -4,7 +4,6 @@ A slider offers exactly the range its handler accepts, so the page and the API a
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 
@@ -21,7 +20,7 @@ MAX_DELAY_S = 1.0  # the longest wait between streamed steps
 
 LIMITS = {
     "sinusoid.amplitude": Limit(0.1, 10.0, 0.1, 2.5),
-    "sinusoid.phase": Limit(0.0, 2 * math.pi, 0.05, 1.0),
+    "sinusoid.phase": Limit(0.0, 6.28, 0.05, 1.0),
     "sinusoid.shots": Limit(1, 20, 1, 10, integer=True),
     "sinusoid.inner_lr": Limit(0.0, 0.1, 0.001, 0.01),
     "sinusoid.steps": Limit(0, 100, 1, 10, integer=True),
@@ -33,6 +32,7 @@ LIMITS = {
     "characters.inner_lr": Limit(0.0, 2.0, 0.05, 0.4),
     "characters.steps": Limit(0, 20, 1, 3, integer=True),
     "characters.delay": Limit(0.0, MAX_DELAY_S, 0.05, 0.3),
+    "characters.replay": Limit(0, 20, 1, 0, integer=True),
     "gradients.steps": Limit(1, 20, 1, 1, integer=True),
     "gradients.inner_lr": Limit(0.0, 1.0, 0.005, 0.01),
     "gradients.tasks": Limit(1, 25, 1, 5, integer=True),

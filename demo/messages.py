@@ -14,13 +14,8 @@ DEFAULT_LANGUAGE = "en"
 MESSAGES: dict[str, dict[str, str]] = {
     # ---------------------------------------------------------------- the page
     "app.title": {"en": "MAML Playground"},
-    "app.header": {"en": r"""
-# MAML Playground
-Meta-learning with real computation: **θ** is a meta-learned initialisation, and each task adapts it
-to **φᵢ** with a few gradient steps on its support set (Finn et al., 2017).
-MAML은 여러 태스크에서 빠르게 적응할 수 있는 초기값 θ를 학습합니다. 각 태스크는 support set에서
-몇 번의 경사 하강으로 θ를 φᵢ로 바꾸고, 그 결과를 query set으로 평가합니다.
-"""},
+    "app.header": {"en": "<span class='app-title'>MAML Playground</span> Meta-learning with real computation: a "
+                         "meta-learned **θ** adapts to each task's **φᵢ** in a few gradient steps (Finn et al., 2017)."},
     "tab.sinusoid": {"en": "Sinusoid"},
     "tab.characters": {"en": "Characters"},
     # ---------------------------------------------------------------- shared controls
@@ -45,29 +40,36 @@ initialisation $\theta$, the inner loop takes gradient steps on the support loss
 $$\phi_{k+1} = \phi_k - \alpha \nabla_{\phi} \mathcal{L}_{\text{support}}(\phi_k), \qquad \phi_0 = \theta,$$
 and the query loss measures how well $\phi_k$ fits the rest of the curve. MAML chose $\theta$ so that
 *this* loop works after one step (Finn et al., 2017): amplitudes 0.1–5, phases 0–π, x in [−5, 5].
+
+MAML은 여러 태스크에서 빠르게 적응할 수 있는 초기값 θ를 학습합니다. 각 태스크는 support set에서
+몇 번의 경사 하강으로 θ를 φᵢ로 바꾸고, 그 결과를 query set으로 평가합니다.
 """},
     "sinusoid.source.label": {"en": "Support set"},
-    "sinusoid.source.info": {"en": "A sine wave from the sliders, a curve you draw, or points you click."},
     "source.sine": {"en": "Sine wave"},
     "source.draw": {"en": "Draw a curve"},
     "source.click": {"en": "Click points"},
     "sinusoid.amplitude.label": {"en": "Amplitude A"},
-    "sinusoid.amplitude.info": {"en": "Training range: 0.1 to 5. Above 5 is out of distribution."},
-    "sinusoid.phase.label": {"en": "Phase φ"},
-    "sinusoid.phase.info": {"en": "Training range: 0 to π (3.14). Above is out of distribution."},
+    "sinusoid.amplitude.info": {"en": "Trained on 0.1–5."},
+    "sinusoid.phase.label": {"en": "Phase b"},
+    "sinusoid.phase.info": {"en": "Trained on 0–π (3.14)."},
     "sinusoid.canvas.label": {"en": "Draw a curve from left to right (any shape)"},
     "sinusoid.click.label": {"en": "Click to add a point; click a point to remove it"},
     "sinusoid.points.label": {"en": "Points"},
     "sinusoid.clear_points": {"en": "Clear points"},
+    "sinusoid.clear_drawing": {"en": "Clear the curve (keep the grid)"},
+    "sinusoid.canvas.hint": {"en": "The brush is chosen: draw straight away, left to right."},
+    "sinusoid.curves.empty": {"en": "press Adapt to watch f(x; φ_k) fit the support set"},
+    "sinusoid.about": {"en": "About this tab"},
+    "sinusoid.details": {"en": "**Support set**: a sine wave y = A·sin(x − b) from the sliders, a curve you draw, or "
+                               "points you click. **K**: how many points the model may see (click mode uses all "
+                               "clicked points); the seed says where they fall. **Delay**: slows the stream; a pause "
+                               "over {seconds:.0f} s ends the run. After a run, the replay slider shows any step again "
+                               "without recomputing (drag it, type a step and press Enter, or use the arrow keys)."},
     "sinusoid.shots.label": {"en": "K (support points)"},
-    "sinusoid.shots.info": {"en": "How many points the model may see. Click mode uses all clicked points."},
-    "sinusoid.algorithm.info": {"en": "Which meta-trained initialisation θ to adapt."},
     "sinusoid.inner_lr.label": {"en": "α (inner learning rate)"},
     "sinusoid.steps.label": {"en": "Inner steps S"},
     "sinusoid.delay.label": {"en": "Delay per step (s)"},
-    "sinusoid.delay.info": {"en": "Slow the stream down. Pausing over {seconds:.0f} s ends the run."},
     "sinusoid.seed.label": {"en": "Seed"},
-    "sinusoid.seed.info": {"en": "Where the K points fall."},
     "sinusoid.replay.label": {"en": "Replay: inner step k"},
     "sinusoid.replay.info": {"en": "After a run, drag to see any step again (no recomputation)."},
     "sinusoid.curves.label": {"en": "f(x; φ_k)"},
@@ -169,6 +171,8 @@ and the query loss measures how well $\phi_k$ fits the rest of the curve. MAML c
     "metatrain.losses.label": {"en": "meta-loss"},
     "metatrain.tasks.label": {"en": "validation tasks"},
     "metatrain.plane.label": {"en": "the outer loop's path"},
+    "metatrain.losses.empty": {"en": "press Meta-train: the meta-loss appears every 25 iterations"},
+    "metatrain.about": {"en": "About this tab"},
     "metatrain.progress": {"en": "{bar} Iteration {done:,} of {total:,} · {rate:.1f} it/s · ETA {eta:.0f} s · on {device}."},
     "metatrain.done": {"en": "Done."},
     "metatrain.stopped": {"en": "Stopped at iteration {iterations:,}; what was learned is kept."},
@@ -216,6 +220,8 @@ proximally regularised $\phi$ (Rajeswaran et al., 2019). All five below come fro
     "gradients.sweep.info": {"en": "Time and memory at S = 1 … this (at most 5 for characters)."},
     "gradients.seed.label": {"en": "Seed"},
     "gradients.compare": {"en": "Compare"},
+    "gradients.cosines.empty": {"en": "press Compare: five meta-gradients from one θ and one batch"},
+    "gradients.about": {"en": "About this tab"},
     "gradients.caps": {"en": "Caps: S ≤ {steps}; {tasks} sinusoid tasks or {episodes} sampled episodes per batch; the cost "
                              "sweep to S = {sweep} ({episode_sweep} for characters). At the caps a comparison takes about "
                              "20 s on a 2-core CPU."},
@@ -250,10 +256,9 @@ proximally regularised $\phi$ (Rajeswaran et al., 2019). All five below come fro
     "gradients.graph_numbers": {"en": "At S = {steps}, one task's graph: {with_nodes:,} nodes and {with_kib:,.0f} KiB of saved "
                                       "tensors with `create_graph=True`, {without_nodes:,} nodes and {without_kib:,.0f} KiB without."},
 
-    "hint.inner_lr": {"en": "Step size of each inner gradient step. {algorithm} meta-trained with α = {lr:g}."},
-    "hint.inner_lr.none": {"en": "Step size of each inner gradient step."},
-    "hint.steps": {"en": "Gradient steps on the support set. {algorithm} meta-trained with {steps} step(s) "
-                         "and was tested with {test_steps}."},
+    "hint.inner_lr": {"en": "{algorithm} meta-trained with α = {lr:g}."},
+    "hint.inner_lr.none": {"en": "The step size of each inner step."},
+    "hint.steps": {"en": "{algorithm}: trained with {steps}, tested with {test_steps}."},
     "hint.steps.none": {"en": "Gradient steps on the support set."},
     "hint.steps.blackbox": {"en": "A black box takes no gradient steps: it adapts in one forward pass."},
     # the task's note
@@ -264,7 +269,7 @@ proximally regularised $\phi$ (Rajeswaran et al., 2019). All five below come fro
     "note.phase": {"en": "phase {value:.2f} is outside [0, π]"},
     "note.and": {"en": " and "},
     "note.shifted": {"en": "Out of distribution: a sinusoid, but its {reasons}."},
-    "note.inside": {"en": "In distribution: a sinusoid with A ≈ {amplitude:.2f}, φ ≈ {phase:.2f}."},
+    "note.inside": {"en": "In distribution: a sinusoid with A ≈ {amplitude:.2f}, phase b ≈ {phase:.2f}."},
     # ---------------------------------------------------------------- the Characters tab
     "characters.intro": {"en": r"""
 ### Few-shot classification: draw N new characters, K times each
@@ -277,9 +282,7 @@ Finn et al.'s code sums over the N classes instead, so their α = 0.4 at N = 5 i
 The small pictures are the 28×28 inputs the network actually sees.
 """},
     "characters.ways.label": {"en": "N (classes)"},
-    "characters.ways.info": {"en": "How many new characters."},
     "characters.shots.label": {"en": "K (examples per class)"},
-    "characters.shots.info": {"en": "Examples of each character the model may see."},
     "characters.sketch.label": {"en": "Draw an example"},
     "characters.class.label": {"en": "Class of this example"},
     "characters.class_name": {"en": "Class {number}"},
@@ -291,7 +294,6 @@ The small pictures are the 28×28 inputs the network actually sees.
     "characters.sheet.label": {"en": "Support set: each drawing and the 28×28 input the model sees"},
     "characters.query.label": {"en": "Query"},
     "characters.query_seen.label": {"en": "query as the model sees it"},
-    "characters.algorithm.info": {"en": "ANIL adapts only the head; MAML adapts every layer."},
     "characters.inner_lr.label": {"en": "α (inner learning rate)"},
     "characters.steps.label": {"en": "Inner steps S"},
     "characters.delay.label": {"en": "Delay per step (s)"},
@@ -312,6 +314,14 @@ The small pictures are the 28×28 inputs the network actually sees.
     "omniglot.unreadable": {"en": "Omniglot's images could not be read ({reason})."},
     "characters.gallery_ready": {"en": "{count} Omniglot characters: click one to add it to the chosen class."},
     "characters.query_sketch": {"en": "the query sketch"},
+    "characters.brush_hint": {"en": "The canvases start with the brush chosen: draw straight away."},
+    "characters.probabilities.empty": {"en": "draw examples and a query, then press Adapt"},
+    "characters.about": {"en": "About this tab"},
+    "characters.replay.label": {"en": "Replay: inner step k"},
+    "characters.replay.info": {"en": "After a run: drag, type a step and press Enter, or use the arrow keys."},
+    "characters.replay_first": {"en": "run Adapt first; the slider replays a finished run"},
+    "characters.done": {"en": "Done: {steps} step(s). The query looks most like **{name}** ({probability:.0%})."},
+    "hint.inner_lr.selected": {"en": "The card's α for {ways}-way {shots}-shot ({algorithm} trained with {trained:g})."},
     "characters.sheet_class": {"en": "Class {number}"},
     # ---------------------------------------------------------------- inputs
     "input.not_number": {"en": "{name} must be a number, got {value}"},

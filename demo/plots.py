@@ -37,6 +37,12 @@ def rounded(values: list[float], digits: int = 4) -> list[float | None]:
     return [float(f"{v:.{digits}g}") if v is not None and math.isfinite(v) else None for v in values]
 
 
+def empty_figure(title: str, height: int = LAYOUT["height"]) -> go.Figure:
+    """Axes with a title and no data: a plot's first value, so the page loads the plotting code with itself."""
+    return fast_figure([], dict(title=dict(text=title), height=height, xaxis=dict(visible=False),
+                                yaxis=dict(visible=False)))
+
+
 def sinusoid_figure(trace: dict, step: int, support: tuple[list[float], list[float]],
                     curve: tuple[list[float], list[float]] | None, title: str) -> go.Figure:
     """f(x; θ) dashed, f(x; φ_k) bold, earlier φ as fading ghosts, the support points and true curve.
@@ -146,8 +152,9 @@ def probability_figure(trace: dict, step: int, class_names: list[str]) -> go.Fig
     data = [dict(type="bar", x=class_names, y=before, name=text("figure.before"), marker=dict(color="#cbd5e1")),
             dict(type="bar", x=class_names, y=now, name=text("figure.phi_k", step=step),
                  marker=dict(color=colors), text=[f"{p:.0%}" for p in now], textposition="outside")]
-    return fast_figure(data, dict(barmode="group", title=dict(text=text("figure.query_title", name=class_names[predicted],
-                                                                       probability=now[predicted])),
+    return fast_figure(data, dict(barmode="group", height=280,
+                                  title=dict(text=text("figure.query_title", name=class_names[predicted],
+                                                       probability=now[predicted])),
                                   yaxis=dict(range=[0, 1.1], title=dict(text=text("figure.probability")))))
 
 

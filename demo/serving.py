@@ -24,8 +24,15 @@ from demo.session import Wait
 
 THEME = gr.themes.Soft(primary_hue="blue", secondary_hue="slate")
 CSS = """
-.gradio-container {max-width: 1400px !important}
+.gradio-container {max-width: 1400px !important; padding-top: 4px !important}
 #sinusoid-device, #characters-device {font-size: 0.9em}
+.controls {gap: 6px !important}
+.controls .block {padding: 6px 10px !important}
+.controls .form {gap: 6px !important}
+.controls .info-text {font-size: 0.78em; line-height: 1.25; margin-top: 0}
+.controls .reset-button {display: none}
+.controls .hint p {font-size: 0.85em; margin: 2px 0}
+.app-title {font-size: 1.5em; font-weight: 700; margin-right: 0.6em}
 """
 TORCH_THREADS = 1  # intra-op threads per run
 COMPUTE_SLOTS = 4  # steps computing at once, both tabs together

@@ -158,11 +158,16 @@ def test_characters_add_and_adapt(store):
     assert Image.open(sheet).height >= 3 * 64  # a row per class
     updates = list(characters.adapt_characters(store, 3, 1, character_sketch(1), "maml", 0.4, 3, FRAME_S, support,
                                                Playback()))
-    assert len(updates) == 4  # every step's frame
+    assert len(updates) == 5  # every step's frame, then the summary
     figure = updates[-1][0]
     assert [bar.name for bar in figure.data] == ["θ (before)", "φ_3"]
     assert sum(figure.data[1].y) == pytest.approx(1.0, rel=1e-5)
-    assert "Class" in updates[-1][3]
+    assert "Done: 3 step(s)" in updates[-1][3] and updates[-1][6]["interactive"]
+    again = characters.replay(updates[-1][7], 1)  # the replay slider redraws step 1 from the session's state
+    assert [bar.name for bar in again[0].data] == ["θ (before)", "φ_1"] and "Step 1 of 3" in again[3]
+    assert again[0].data[1].y == updates[1][0].data[1].y
+    with pytest.raises(Problem, match="run Adapt first"):
+        characters.replay(None, 1)
 
 
 @pytest.mark.parametrize("sketch, message", [
@@ -230,7 +235,7 @@ def test_the_sinusoid_hints_come_from_the_chosen_card():
     _, lr_hint, steps_hint = sinusoid.show_checkpoint(shipped, "reptile")
     config = shipped.card("sinusoid", "reptile")["config"]
     assert f"Reptile meta-trained with α = {config['inner_lr']:g}" in lr_hint["info"]
-    assert "meta-trained with 5 step(s)" in steps_hint["info"]  # the Makefile trains Reptile with 5 inner steps
+    assert "trained with 5, tested with" in steps_hint["info"]  # the Makefile trains Reptile with 5 inner steps
     assert "no gradient steps" in sinusoid.show_checkpoint(shipped, "blackbox")[2]["info"]
 
 
@@ -260,30 +265,35 @@ def test_checkpoint_summary_comes_from_the_card(store):
     assert "on K = 5 points in training" in shipped.summary("sinusoid", "maml")  # as the Makefile trains it
 
 
-def test_alpha_slider_follows_the_chosen_checkpoint(store, tmp_path):
+def test_alpha_slider_follows_the_chosen_checkpoint_and_shape(store, tmp_path):
     card = store.card("omniglot", "maml")
     (tmp_path / "omniglot_maml.pt").write_bytes((store.assets / "omniglot_maml.pt").read_bytes())
     write_manifest(tmp_path)
     (tmp_path / "omniglot_maml.pt.json").write_text(json.dumps({**card, "config": {**card["config"], "inner_lr": 0.15}}))
-    summary, slider, _ = characters.show_checkpoint(CheckpointStore(tmp_path), "maml")
+    summary, slider, _ = characters.show_checkpoint(CheckpointStore(tmp_path), "maml", 3, 1)
     assert slider["value"] == 0.15 and "α = 0.15" in slider["info"] and "at α = 0.15 in training" in summary
     steps = str(card["config"]["test_steps"])
     report = [{"ways": 5, "shots": shots, "alphabets": ["Korean"], "inner_lr": lr,
-               "accuracy": {steps: {"mean": 0.98, "ci95": 0.01}}} for shots, lr in ((1, 0.15), (5, 0.3))]
-    selected = {**card, "config": {**card["config"], "inner_lr": 0.15}, "test_inner_lr": {"5x1": 0.15, "5x5": 0.3},
-                "metrics": {**card["metrics"], "report": report}}
+               "accuracy": {steps: {"mean": 0.98, "ci95": 0.01}}} for shots, lr in ((1, 0.25), (5, 0.3))]
+    selected = {**card, "config": {**card["config"], "inner_lr": 0.15},
+                "test_inner_lr": {"5x1": 0.25, "5x5": 0.3, "2x1": 0.2}, "metrics": {**card["metrics"], "report": report}}
     (tmp_path / "omniglot_maml.pt.json").write_text(json.dumps(selected))
-    summary, slider, steps_hint = characters.show_checkpoint(CheckpointStore(tmp_path), "maml")
-    assert slider["value"] == 0.15 and slider["info"].endswith("MAML meta-trained with α = 0.15.")
+    chosen = CheckpointStore(tmp_path)
+    summary, slider, steps_hint = characters.show_checkpoint(chosen, "maml", 5, 1)
+    assert slider["value"] == 0.25 and "α for 5-way 1-shot (MAML trained with 0.15)" in slider["info"]
     assert f"tested with {card['config']['test_steps']}" in steps_hint["info"]
-    assert "5-way 5-shot 98.0 ± 1.0% (α = 0.3)" in summary and summary.count("(α = ") == 1
+    assert "5-way 5-shot 98.0 ± 1.0% (α = 0.3)" in summary
     assert summary.endswith("Each α in brackets was chosen for its row on a validation alphabet, not on these.")
-    no_checkpoint = characters.inner_lr_setting(store, "anil")  # no ANIL character checkpoint in this store
+    for (ways, shots), (lr, row) in {(3, 1): (0.2, "2-way 1-shot"), (4, 5): (0.3, "5-way 5-shot"),
+                                     (3, 2): (0.15, None)}.items():  # the nearest N with the same K, else training
+        slider = characters.show_checkpoint(chosen, "maml", ways, shots)[1]
+        assert slider["value"] == lr and (row is None or row in slider["info"]), (ways, shots, slider)
+    no_checkpoint = characters.inner_lr_setting(store, "anil", 3, 1)  # no ANIL character checkpoint in this store
     assert no_checkpoint["value"] == 0.4 and "meta-trained" not in no_checkpoint["info"]
     shipped = CheckpointStore()
     for algorithm in shipped.available("omniglot"):
-        lr = shipped.card("omniglot", algorithm)["config"]["inner_lr"]
-        assert characters.show_checkpoint(shipped, algorithm)[1]["value"] == lr
+        expected = shipped.card("omniglot", algorithm).get("test_inner_lr", {}).get("2x1")
+        assert characters.show_checkpoint(shipped, algorithm, 3, 1)[1]["value"] == expected  # the page's 3-way 1-shot
 
 
 def test_a_diverging_run_ends_with_its_finite_steps_a_note_and_a_working_replay():

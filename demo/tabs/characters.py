@@ -19,10 +19,10 @@ from demo.errors import excerpt
 from demo.limits import LIMITS
 from demo.messages import Problem, text
 from demo.serving import COMPUTE, LIGHT, computes
-from demo.session import Playback, divergence_note, ending_text, play, stop
+from demo.session import Playback, divergence_note, ending_text, play, step_once, stop, toggle_pause
 from demo.store import CheckpointStore, hints
 
-OUTPUTS = 6  # probabilities, losses, distances, status, query picture, device badge
+OUTPUTS = 8  # probabilities, losses, distances, status, query picture, device badge, replay slider, run state
 NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
 # after Add, wipe the sketchpad in the browser (setting its value from Python leaves it stuck in Gradio 6)
 CLEAR_SKETCH_JS = "() => document.querySelector('#example-sketch button[aria-label=\"Clear canvas\"]')?.click()"
@@ -155,101 +155,150 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
                                  query, ways, shots)
     playback = playback or Playback()
     task = task.to(store.device)
-    names = class_names(ways)
     records = compute_trace(model, theta, task, inner_config(algorithm, inner_lr, steps))
-    trace = {"config": {"algorithm": algorithm, "inner_lr": inner_lr, "steps": steps}, "records": records}
+    state = {"names": class_names(ways), "steps": steps,
+             "trace": {"config": {"algorithm": algorithm, "inner_lr": inner_lr, "steps": steps}, "records": records}}
     query_picture = picture_file(inputs.tensor_picture(query))
 
-    def best(k: int) -> tuple[str, float]:
-        probabilities = records[k]["probabilities"][0]
-        top = max(range(ways), key=probabilities.__getitem__)
-        return names[top], probabilities[top]
-
     def frame(k: int):
-        name, probability = best(k)
-        return (plots.probability_figure(trace, k, names), plots.loss_figure({"records": records[: k + 1]}, k),
-                plots.distance_figure(trace, k),
-                text("characters.step_status", step=k, steps=steps, name=name, probability=probability),
-                query_picture if k == 0 else gr.skip(),  # send it once
-                badge(store.device, mean_step_time(records[:k + 1])))
+        return (*render(state, k), query_picture if k == 0 else gr.skip(),  # the query picture: sent once
+                badge(store.device, mean_step_time(records[:k + 1])), gr.update(maximum=max(k, 1), value=k,
+                                                                                 interactive=False), state)
 
     done, ending = yield from play(playback, len(records), frame, delay, NO_CHANGE)
-    name, probability = best(done)
+    state["trace"]["records"] = records[: done + 1]
+    name, probability = best(state, done)
     if ending:
-        yield (*NO_CHANGE[:3], text("characters.ended", ending=ending_text(ending), name=name,
-                                    probability=probability, step=done), *NO_CHANGE[4:])
+        note = text("characters.ended", ending=ending_text(ending), name=name, probability=probability, step=done)
     elif done < steps:  # the trace ended early on its own: the adaptation diverged
-        yield (*NO_CHANGE[:3], divergence_note(records, text("characters.subject")), *NO_CHANGE[4:])
+        note = divergence_note(records, text("characters.subject"))
+    else:
+        note = text("characters.done", steps=done, name=name, probability=probability)
+    yield (*render(state, done)[:3], note, gr.skip(), badge(store.device, mean_step_time(records[: done + 1])),
+           gr.update(maximum=max(done, 1), value=done, interactive=done > 0), state)
 
 
-def inner_lr_setting(store: CheckpointStore, algorithm: str | None) -> dict:
-    """The α slider's value and hint: the α the chosen checkpoint meta-trained with (the limit's default without one)."""
+def best(state: dict, k: int) -> tuple[str, float]:
+    """The class the query looks most like at step k, and its probability."""
+    probabilities = state["trace"]["records"][k]["probabilities"][0]
+    top = max(range(len(probabilities)), key=probabilities.__getitem__)
+    return state["names"][top], probabilities[top]
+
+
+def render(state: dict, step: int) -> tuple:
+    """The three figures and the status line of a run at step k (while streaming and when replaying)."""
+    trace, names = state["trace"], state["names"]
+    step = max(0, min(int(step), len(trace["records"]) - 1))
+    name, probability = best(state, step)
+    return (plots.probability_figure(trace, step, names), plots.loss_figure({"records": trace["records"][: step + 1]}, step),
+            plots.distance_figure(trace, step),
+            text("characters.step_status", step=step, steps=state["steps"], name=name, probability=probability))
+
+
+def cleared() -> tuple:
+    """What a failed run leaves on screen: empty plots and status (the error itself is shown apart), no replay."""
+    return (plots.empty_figure(text("characters.probabilities.empty")), None, None, "",
+            gr.update(value=0, maximum=1, interactive=False))
+
+
+def replay(state: dict | None, step):
+    """Redraw the finished run at step k from the session's state, without recomputing."""
+    if not state or not state.get("trace"):
+        raise Problem("characters.replay_first")
+    return render(state, checked_number(step, "characters.replay"))
+
+
+def inner_lr_setting(store: CheckpointStore, algorithm: str | None, ways: int, shots: int) -> dict:
+    """The α slider's value and hint for N-way K-shot: the test α the chosen card selected for that shape, or
+    for the nearest N with the same K, else the α it meta-trained with (the limit's default without a card)."""
     hint = hints(store, "omniglot", algorithm)
-    value = hint["inner_lr"] if hint["inner_lr"] is not None else LIMITS["characters.inner_lr"].value
-    return {"value": value, "info": hint["inner_lr_info"]}
+    if hint["inner_lr"] is None:
+        return {"value": LIMITS["characters.inner_lr"].value, "info": hint["inner_lr_info"]}
+    selected = store.card("omniglot", algorithm).get("test_inner_lr", {})
+    rows = [(abs(int(n) - ways), int(n), alpha) for n, k, alpha in
+            ((*row.split("x"), alpha) for row, alpha in selected.items()) if int(k) == shots]
+    if not rows:
+        return {"value": hint["inner_lr"], "info": hint["inner_lr_info"]}
+    _, nearest, alpha = min(rows)
+    return {"value": alpha, "info": text("hint.inner_lr.selected", algorithm=text(f"algorithm.{algorithm}"), lr=alpha,
+                                         ways=nearest, shots=shots, trained=hint["inner_lr"])}
 
 
-def show_checkpoint(store: CheckpointStore, algorithm: str | None):
-    """On a change of algorithm: its card's summary, the α slider set to the α it trained with, and the S hint."""
-    return (store.note("omniglot", algorithm), gr.update(**inner_lr_setting(store, algorithm)),
+def show_checkpoint(store: CheckpointStore, algorithm: str | None, ways, shots):
+    """On a change of algorithm or shape: its card's summary, the α slider set to the card's α for the shape, and
+    the S hint."""
+    ways, shots = checked_number(ways, "characters.ways"), checked_number(shots, "characters.shots")
+    return (store.note("omniglot", algorithm), gr.update(**inner_lr_setting(store, algorithm, ways, shots)),
             gr.update(info=hints(store, "omniglot", algorithm)["steps_info"]))
 
 
 def build(store: CheckpointStore, shared: dict) -> None:
-    """The tab's components and events, rendered into the current Blocks; its drawn examples go into `shared`."""
+    """The tab's components and events; its drawn examples go into `shared`."""
     algorithms = store.available("omniglot")
     first = algorithms[0] if algorithms else None
-    ways_start = LIMITS["characters.ways"].value
-    gr.Markdown(text("characters.intro"), latex_delimiters=[{"left": "$", "right": "$", "display": False}])
+    ways_start, shots_start = LIMITS["characters.ways"].value, LIMITS["characters.shots"].value
     brush = gr.Brush(colors=["#111111"], default_color="#111111", default_size=10, color_mode="fixed")
-    with gr.Row():
-        with gr.Column(scale=2):
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320, elem_classes="controls"):
             with gr.Row():
                 ways = slider("characters.ways")
                 shots = slider("characters.shots")
-            sketch = gr.Sketchpad(label=text("characters.sketch.label"), canvas_size=(280, 280), brush=brush,
-                                  type="numpy", image_mode="RGBA", elem_id="example-sketch", layers=False)
+            sketch = gr.Sketchpad(label=text("characters.sketch.label"), canvas_size=(240, 240), brush=brush,
+                                  type="numpy", image_mode="RGBA", elem_id="example-sketch",
+                                  layers=False)
             with gr.Row():
                 class_choice = gr.Dropdown(class_choices(ways_start), value=1, label=text("characters.class.label"),
                                            elem_id="class-choice", allow_custom_value=True)  # checked against N
-                add = gr.Button(text("characters.add"), variant="secondary", elem_id="add-example")
-                clear = gr.Button(text("characters.clear"), size="sm")
-            with gr.Accordion(text("characters.gallery.accordion"), open=False):
-                load = gr.Button(text("characters.gallery.load"), size="sm")
-                gallery_note = gr.Markdown()
-                gallery = gr.Gallery(visible=False, columns=8, height=220, object_fit="contain", allow_preview=False,
-                                     label=text("characters.gallery.label"))
-        with gr.Column(scale=2):
-            sheet = gr.Image(_sheet([], ways_start), label=text("characters.sheet.label"),
-                             interactive=False, type="pil", buttons=[], elem_id="support-sheet")
+                add = gr.Button(text("characters.add"), variant="secondary", elem_id="add-example", min_width=70)
+                clear = gr.Button(text("characters.clear"), size="sm", min_width=70)
+        with gr.Column(scale=1, min_width=320):
+            query_sketch = gr.Sketchpad(label=text("characters.query.label"), canvas_size=(200, 200), height=240,
+                                        brush=brush,
+                                        type="numpy", image_mode="RGBA", elem_id="query-sketch",
+                                        layers=False)
+            probabilities = gr.Plot(plots.empty_figure(text("characters.probabilities.empty"), height=280),
+                                    label=text("characters.probabilities.label"), elem_id="characters-probabilities")
+        with gr.Column(scale=1, min_width=320, elem_classes="controls"):
+            algorithm = gr.Dropdown([(text(f"algorithm.{a}"), a) for a in algorithms], value=first,
+                                    label=text("control.algorithm"), elem_id="characters-algorithm")
+            inner_lr = slider("characters.inner_lr", **inner_lr_setting(store, first, ways_start, shots_start))
+            steps = slider("characters.steps", info=hints(store, "omniglot", first)["steps_info"])
+            delay = slider("characters.delay")
             with gr.Row():
-                query_sketch = gr.Sketchpad(label=text("characters.query.label"), canvas_size=(280, 280), brush=brush,
-                                            type="numpy", image_mode="RGBA", elem_id="query-sketch", layers=False)
-                query_seen = gr.Image(label=text("characters.query_seen.label"), interactive=False, height=150,
-                                      buttons=[], elem_id="query-input")
+                adapt = gr.Button(text("control.adapt"), variant="primary", elem_id="characters-adapt", min_width=70)
+                pause = gr.Button(text("control.pause"), elem_id="characters-pause", min_width=70)
+                step_button = gr.Button(text("control.step"), elem_id="characters-step", min_width=70)
+                stop_button = gr.Button(text("control.stop"), variant="stop", elem_id="characters-stop", min_width=70)
+            status = gr.Markdown(elem_id="characters-status")
+            device = gr.Markdown(badge(store.device), elem_id="characters-device")
+            gr.Markdown(text("characters.brush_hint"), elem_classes="hint")
+            query_seen = gr.Image(label=text("characters.query_seen.label"), interactive=False, height=120,
+                                  buttons=[], elem_id="query-input")
+    sheet = gr.Image(_sheet([], ways_start), label=text("characters.sheet.label"), interactive=False, type="pil",
+                     buttons=[], elem_id="support-sheet")
     with gr.Row():
-        algorithm = gr.Dropdown([(text(f"algorithm.{a}"), a) for a in algorithms], value=first,
-                                label=text("control.algorithm"), info=text("characters.algorithm.info"))
-        inner_lr = slider("characters.inner_lr", **inner_lr_setting(store, first))
-        steps = slider("characters.steps", info=hints(store, "omniglot", first)["steps_info"])
-        delay = slider("characters.delay")
-    checkpoint_note = gr.Markdown(store.note("omniglot", first), elem_id="characters-checkpoint")
+        losses = gr.Plot(label=text("characters.losses.label"), elem_id="characters-losses")
+        distances = gr.Plot(label=text("characters.distances.label"), elem_id="characters-distances")
     with gr.Row():
-        adapt = gr.Button(text("control.adapt"), variant="primary", elem_id="characters-adapt")
-        stop_button = gr.Button(text("control.stop"), variant="stop")
-    status = gr.Markdown(elem_id="characters-status")
-    device = gr.Markdown(badge(store.device))
-    with gr.Row():
-        probabilities = gr.Plot(label=text("characters.probabilities.label"), elem_id="characters-probabilities")
-        losses = gr.Plot(label=text("characters.losses.label"))
-        distances = gr.Plot(label=text("characters.distances.label"))
+        replay_slider = gr.Slider(0, 1, value=0, step=1, label=text("characters.replay.label"), interactive=False,
+                                  info=text("characters.replay.info"), elem_id="characters-replay")
+        checkpoint_note = gr.Markdown(store.note("omniglot", first), elem_id="characters-checkpoint")
+    with gr.Accordion(text("characters.gallery.accordion"), open=False):
+        load = gr.Button(text("characters.gallery.load"), size="sm")
+        gallery_note = gr.Markdown()
+        gallery = gr.Gallery(visible=False, columns=10, height=220, object_fit="contain", allow_preview=False,
+                             label=text("characters.gallery.label"))
+    with gr.Accordion(text("characters.about"), open=False):
+        gr.Markdown(text("characters.intro"), latex_delimiters=[{"left": "$", "right": "$", "display": False}])
     support = gr.State([])
     shared["character_support"] = support  # the "Full vs first-order" tab can take these examples
     picks = gr.State([])  # (character, drawer) of each gallery picture
+    run_state = gr.State(None)
     playback = gr.State(Playback())
 
-    algorithm.change(partial(show_checkpoint, store), algorithm, [checkpoint_note, inner_lr, steps], api_name=False,
-                     **LIGHT)
+    for control in (algorithm, ways, shots):
+        control.change(partial(show_checkpoint, store), [algorithm, ways, shots], [checkpoint_note, inner_lr, steps],
+                       api_name=False, **LIGHT)
     ways.change(set_ways, [ways, support], [class_choice, support, sheet], api_name=False, **LIGHT)
     add.click(add_example, [sketch, class_choice, ways, support], [support, sheet],
               api_name="add_example", **COMPUTE).success(None, js=CLEAR_SKETCH_JS)
@@ -258,8 +307,16 @@ def build(store: CheckpointStore, shared: dict) -> None:
                **COMPUTE)
     gallery.select(partial(pick_example, shared["omniglot"]), [picks, class_choice, ways, support], [support, sheet],
                    api_name=False, **COMPUTE)
-    adapt.click(partial(adapt_characters, store),
-                [ways, shots, query_sketch, algorithm, inner_lr, steps, delay, support, playback],
-                [probabilities, losses, distances, status, query_seen, device], api_name="adapt_characters",
-                show_progress="hidden", **COMPUTE)  # the stream itself shows progress, step by step
-    stop_button.click(stop, playback, None, api_name=False, queue=False)
+    run = adapt.click(partial(adapt_characters, store),
+                      [ways, shots, query_sketch, algorithm, inner_lr, steps, delay, support, playback],
+                      [probabilities, losses, distances, status, query_seen, device, replay_slider, run_state],
+                      api_name="adapt_characters", show_progress="hidden", **COMPUTE)  # the stream shows progress
+    run.failure(cleared, None, [probabilities, losses, distances, status, replay_slider], api_name=False,
+                queue=False)
+    run.then(lambda: text("control.pause"), None, pause, api_name=False, queue=False)  # a run over is not paused
+    pause.click(toggle_pause, playback, pause, api_name=False, queue=False)
+    step_button.click(step_once, playback, pause, api_name=False, queue=False)
+    stop_button.click(stop, playback, pause, api_name=False, queue=False)
+    for event in (replay_slider.release, replay_slider.input):  # dragging; typing a step and Enter; arrow keys
+        event(replay, [run_state, replay_slider], [probabilities, losses, distances, status], api_name=False,
+              trigger_mode="always_last", **LIGHT)

@@ -218,30 +218,39 @@ def compare_gradients_handler(store: CheckpointStore, source, theta_choice, step
 
 def build(store: CheckpointStore, shared: dict) -> None:
     """The tab's components and events; `shared` holds the other tabs' session states it reads."""
-    gr.Markdown(text("gradients.intro"), latex_delimiters=[{"left": "$", "right": "$", "display": False}])
-    with gr.Row():
-        source = gr.Radio([(text(f"batch.{key}"), key) for key in BATCHES], value=BATCHES[0],
-                          label=text("gradients.batch.label"), info=text("gradients.batch.info"))
-        theta = gr.Radio([(text(f"theta.{key}"), key) for key in THETAS], value=THETAS[0],
-                         label=text("gradients.theta.label"))
-    with gr.Row():
-        steps, inner_lr, tasks, meta_lr, sweep = (slider(f"gradients.{name}") for name in
-                                                  ("steps", "inner_lr", "tasks", "meta_lr", "sweep"))
-        seed = seed_box("gradients.seed")
-    gr.Markdown(text("gradients.caps", steps=LIMITS["gradients.steps"].high, tasks=LIMITS["gradients.tasks"].high,
-                     episodes=MAX_EPISODES, sweep=LIMITS["gradients.sweep"].high, episode_sweep=MAX_EPISODE_SWEEP))
-    run = gr.Button(text("gradients.compare"), variant="primary", elem_id="gradients-compare")
-    status = gr.Markdown(elem_id="gradients-status")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=400, elem_classes="controls"):
+            source = gr.Radio([(text(f"batch.{key}"), key) for key in BATCHES], value=BATCHES[0],
+                              label=text("gradients.batch.label"), elem_id="gradients-batch")
+            theta = gr.Radio([(text(f"theta.{key}"), key) for key in THETAS], value=THETAS[0],
+                             label=text("gradients.theta.label"), elem_id="gradients-theta")
+            with gr.Row():
+                steps, inner_lr = slider("gradients.steps"), slider("gradients.inner_lr")
+            with gr.Row():
+                tasks, meta_lr = slider("gradients.tasks"), slider("gradients.meta_lr")
+            with gr.Row():
+                sweep, seed = slider("gradients.sweep"), seed_box("gradients.seed")
+                run = gr.Button(text("gradients.compare"), variant="primary", elem_id="gradients-compare",
+                                min_width=120, scale=0)
+            status = gr.Markdown(elem_id="gradients-status")
+        with gr.Column(scale=1):
+            cosines = gr.Plot(plots.empty_figure(text("gradients.cosines.empty")), label=text("gradients.cosines.label"),
+                              elem_id="gradients-cosines")
+            gr.Markdown(text("gradients.caps", steps=LIMITS["gradients.steps"].high,
+                             tasks=LIMITS["gradients.tasks"].high, episodes=MAX_EPISODES,
+                             sweep=LIMITS["gradients.sweep"].high, episode_sweep=MAX_EPISODE_SWEEP), elem_classes="hint")
     summary = gr.Markdown(elem_id="gradients-table")
     with gr.Row():
-        cosines = gr.Plot(label=text("gradients.cosines.label"), elem_id="gradients-cosines")
         plane = gr.Plot(label=text("gradients.plane.label"), elem_id="gradients-plane")
-    effect = gr.Plot(label=text("gradients.effect.label"), elem_id="gradients-effect")
-    cost = gr.Plot(label=text("gradients.cost.label"), elem_id="gradients-cost")
-    with gr.Row():
         graph = gr.Plot(label=text("gradients.graph.label"), elem_id="gradients-graph")
-        agreement = gr.Plot(label=text("gradients.agreement.label"), elem_id="gradients-agreement")
+    effect = gr.Plot(label=text("gradients.effect.label"), elem_id="gradients-effect")
+    with gr.Row():
+        cost = gr.Plot(label=text("gradients.cost.label"), elem_id="gradients-cost", scale=3)
+        agreement = gr.Plot(label=text("gradients.agreement.label"), elem_id="gradients-agreement", scale=2)
     gr.Markdown(text("gradients.graph_note"))
+    with gr.Accordion(text("gradients.about"), open=False):
+        gr.Markdown(text("gradients.intro") + "\n\n" + text("gradients.batch.info"),
+                    latex_delimiters=[{"left": "$", "right": "$", "display": False}])
     source.change(partial(family_inner_lr, store), source, inner_lr, api_name=False, **LIGHT)
     run.click(partial(compare_gradients_handler, store, omniglot=shared["omniglot"]),
               [source, theta, steps, inner_lr, tasks, meta_lr, sweep, seed, shared["sinusoid_run"],

@@ -193,33 +193,41 @@ def use_trained(trained: dict | None):
 
 def build(store: CheckpointStore, shared: dict) -> None:
     """The tab's components and events; the θ it carries over goes into `shared`."""
-    gr.Markdown(text("metatrain.intro"))
     choices = [(text(f"algorithm.{name}"), name) for name in META_GRADIENTS]
-    with gr.Row():
-        first = gr.Dropdown(choices, value="maml", label=text("metatrain.first.label"))
-        second = gr.Dropdown([(text("metatrain.none"), NONE), *choices], value="fomaml",
-                             label=text("metatrain.second.label"), info=text("metatrain.second.info"))
-    with gr.Row():
-        meta_batch, inner_lr, meta_lr, steps, iterations = (slider(f"metatrain.{name}") for name in
-                                                            ("meta_batch", "inner_lr", "meta_lr", "steps", "iterations"))
-        seed = seed_box("metatrain.seed")
     on_cuda = store.device.type == "cuda"
-    task = gr.Radio([(text(f"metatrain.task.{key}"), key) for key in TASKS], value=TASKS[0], visible=on_cuda,
-                    label=text("metatrain.task.label"), elem_id="metatrain-task")
-    gr.Markdown(text("metatrain.caps", seconds=RUN_LIMIT_S))
-    gr.Markdown(text("metatrain.characters_caps", choices=", ".join(text(f"algorithm.{name}")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=400, elem_classes="controls"):
+            with gr.Row():
+                first = gr.Dropdown(choices, value="maml", label=text("metatrain.first.label"),
+                                    elem_id="metatrain-first")
+                second = gr.Dropdown([(text("metatrain.none"), NONE), *choices], value="fomaml",
+                                     label=text("metatrain.second.label"), elem_id="metatrain-second")
+            task = gr.Radio([(text(f"metatrain.task.{key}"), key) for key in TASKS], value=TASKS[0], visible=on_cuda,
+                            label=text("metatrain.task.label"), elem_id="metatrain-task")
+            with gr.Row():
+                meta_batch, inner_lr = slider("metatrain.meta_batch"), slider("metatrain.inner_lr")
+            with gr.Row():
+                meta_lr, steps = slider("metatrain.meta_lr"), slider("metatrain.steps")
+            with gr.Row():
+                iterations, seed = slider("metatrain.iterations"), seed_box("metatrain.seed")
+            with gr.Row():
+                train = gr.Button(text("metatrain.train"), variant="primary", elem_id="metatrain-train", min_width=90)
+                stop_button = gr.Button(text("control.stop"), variant="stop", elem_id="metatrain-stop", min_width=90)
+                use = gr.Button(text("metatrain.use"), elem_id="metatrain-use", min_width=90)
+            status = gr.Markdown(elem_id="metatrain-status")
+        with gr.Column(scale=1):
+            losses = gr.Plot(plots.empty_figure(text("metatrain.losses.empty")), label=text("metatrain.losses.label"),
+                             elem_id="metatrain-losses")
+            gr.Markdown(text("metatrain.caps", seconds=RUN_LIMIT_S) + " " + (
+                text("metatrain.characters_caps", choices=", ".join(text(f"algorithm.{name}")
                                                                     for name in CHARACTER_ALGORITHMS),
                      **CHARACTER_CAPS, **CHARACTER_EPISODES) if on_cuda
-                else text("metatrain.characters_cuda", device=describe_device(store.device)))
+                else text("metatrain.characters_cuda", device=describe_device(store.device))), elem_classes="hint")
     with gr.Row():
-        train = gr.Button(text("metatrain.train"), variant="primary", elem_id="metatrain-train")
-        stop_button = gr.Button(text("control.stop"), variant="stop", elem_id="metatrain-stop")
-        use = gr.Button(text("metatrain.use"), elem_id="metatrain-use")
-    status = gr.Markdown(elem_id="metatrain-status")
-    with gr.Row():
-        losses = gr.Plot(label=text("metatrain.losses.label"), elem_id="metatrain-losses", scale=3)
         plane = gr.Plot(label=text("metatrain.plane.label"), elem_id="metatrain-plane", scale=2)
-    tasks = gr.Plot(label=text("metatrain.tasks.label"), elem_id="metatrain-tasks")
+        tasks = gr.Plot(label=text("metatrain.tasks.label"), elem_id="metatrain-tasks", scale=3)
+    with gr.Accordion(text("metatrain.about"), open=False):
+        gr.Markdown(text("metatrain.intro") + "\n\n" + text("metatrain.second.info"))
     trained = gr.State(None, time_to_live=STATE_TTL_S)
     carried = shared["trained_theta"]
     playback = gr.State(Playback())

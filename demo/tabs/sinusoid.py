@@ -11,6 +11,7 @@ from core.landscape import adaptation_landscape
 from core.registry import inner_config
 from core.trace import trace_records
 from demo import inputs, plots
+from demo.brush import PICK_BRUSH_JS
 from demo.common import badge, checked_number, gpu, mean_step_time, picture_file, seed_box, slider, trained_model
 from demo.errors import excerpt
 from demo.messages import Problem, text
@@ -140,6 +141,17 @@ def click_point(points, event: gr.SelectData):
     return picture_file(inputs.axes_image(rows)), rows
 
 
+def cleared() -> tuple:
+    """What a failed run leaves on screen: empty plots and status (the error itself is shown apart), no replay."""
+    return (plots.empty_figure(text("sinusoid.curves.empty")), None, None, "",
+            gr.update(value=0, maximum=1, interactive=False))
+
+
+def blank_canvas() -> dict:
+    """The drawing canvas without strokes, its axes grid kept (the editor's own Clear removes the grid too)."""
+    return {"background": inputs.axes_image(), "layers": [], "composite": None}
+
+
 def clear_points():
     return picture_file(inputs.axes_image([])), []
 
@@ -160,22 +172,23 @@ def build(store: CheckpointStore, shared: dict) -> None:
     algorithms = store.available("sinusoid")
     first = algorithms[0] if algorithms else None
     hint = hints(store, "sinusoid", first)
-    gr.Markdown(text("sinusoid.intro"), latex_delimiters=LATEX)
-    with gr.Row():
-        with gr.Column(scale=3):
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=400, elem_classes="controls"):  # what a teacher uses, beside the plot
             source = gr.Radio([(text(f"source.{key}"), key) for key in SOURCES], value=SOURCES[0],
-                              label=text("sinusoid.source.label"), info=text("sinusoid.source.info"))
+                              label=text("sinusoid.source.label"), elem_id="sinusoid-source")
             with gr.Group(visible=True) as sine_box:
                 with gr.Row():
                     amplitude = slider("sinusoid.amplitude")
                     phase = slider("sinusoid.phase")
             with gr.Group(visible=False) as draw_box:
+                gr.Markdown(text("sinusoid.canvas.hint"), elem_classes="hint")
                 canvas = gr.ImageEditor(
                     value={"background": inputs.axes_image(), "layers": [], "composite": None},
                     label=text("sinusoid.canvas.label"),
                     sources=(), transforms=(), layers=False, canvas_size=inputs.CANVAS, fixed_canvas=True,
                     brush=gr.Brush(colors=["#111827"], default_color="#111827", default_size=4, color_mode="fixed"),
                     type="numpy", image_mode="RGBA", elem_id="curve-canvas")
+                clear_drawing = gr.Button(text("sinusoid.clear_drawing"), size="sm", elem_id="curve-clear")
             with gr.Group(visible=False) as click_box:
                 click_image = gr.Image(inputs.axes_image(), label=text("sinusoid.click.label"),
                                        interactive=False, type="pil", elem_id="click-canvas", buttons=[])
@@ -184,47 +197,58 @@ def build(store: CheckpointStore, shared: dict) -> None:
                                           label=text("sinusoid.points.label"), column_count=(2, "fixed"),
                                           interactive=False, max_height=180)
                     clear = gr.Button(text("sinusoid.clear_points"), size="sm")
-            shots = slider("sinusoid.shots")
-        with gr.Column(scale=2):
-            algorithm = gr.Dropdown([(text(f"algorithm.{a}"), a) for a in (*algorithms, "trained")], value=first,
-                                    label=text("control.algorithm"), info=text("sinusoid.algorithm.info"))
-            checkpoint_note = gr.Markdown(store.note("sinusoid", first), elem_id="sinusoid-checkpoint")
-            inner_lr = slider("sinusoid.inner_lr", info=hint["inner_lr_info"])
-            steps = slider("sinusoid.steps", info=hint["steps_info"])
             with gr.Row():
-                delay = slider("sinusoid.delay", info=text("sinusoid.delay.info", seconds=PAUSE_LIMIT_S))
+                shots = slider("sinusoid.shots")
+                algorithm = gr.Dropdown([(text(f"algorithm.{a}"), a) for a in (*algorithms, "trained")],
+                                        value=first, label=text("control.algorithm"), elem_id="sinusoid-algorithm")
+            with gr.Row():
+                inner_lr = slider("sinusoid.inner_lr", info=hint["inner_lr_info"])
+                steps = slider("sinusoid.steps", info=hint["steps_info"])
+            with gr.Row():
+                delay = slider("sinusoid.delay")
                 seed = seed_box("sinusoid.seed")
             with gr.Row():
-                adapt = gr.Button(text("control.adapt"), variant="primary", elem_id="sinusoid-adapt")
-                pause = gr.Button(text("control.pause"), elem_id="sinusoid-pause")
-                step_button = gr.Button(text("control.step"), elem_id="sinusoid-step")
-                stop_button = gr.Button(text("control.stop"), variant="stop", elem_id="sinusoid-stop")
+                adapt = gr.Button(text("control.adapt"), variant="primary", elem_id="sinusoid-adapt", min_width=90)
+                pause = gr.Button(text("control.pause"), elem_id="sinusoid-pause", min_width=90)
+                step_button = gr.Button(text("control.step"), elem_id="sinusoid-step", min_width=90)
+                stop_button = gr.Button(text("control.stop"), variant="stop", elem_id="sinusoid-stop", min_width=90)
             status = gr.Markdown(elem_id="sinusoid-status")
             device = gr.Markdown(badge(store.device), elem_id="sinusoid-device")
-    with gr.Row():
-        curves = gr.Plot(label=text("sinusoid.curves.label"), elem_id="sinusoid-curves")
-        losses = gr.Plot(label=text("sinusoid.losses.label"), elem_id="sinusoid-losses")
+        with gr.Column(scale=1):
+            curves = gr.Plot(plots.empty_figure(text("sinusoid.curves.empty")), label=text("sinusoid.curves.label"),
+                             elem_id="sinusoid-curves")  # drawn with the page, so the plotting code loads with it
+            losses = gr.Plot(label=text("sinusoid.losses.label"), elem_id="sinusoid-losses")
     with gr.Row():
         path = gr.Plot(label=text("sinusoid.path.label"), elem_id="sinusoid-path")
         with gr.Column():
             scrub_slider = gr.Slider(0, 1, value=0, step=1, label=text("sinusoid.replay.label"), interactive=False,
-                                     info=text("sinusoid.replay.info"))
+                                     info=text("sinusoid.replay.info"), elem_id="sinusoid-replay")
+            checkpoint_note = gr.Markdown(store.note("sinusoid", first), elem_id="sinusoid-checkpoint")
+    with gr.Accordion(text("sinusoid.about"), open=False):
+        gr.Markdown(text("sinusoid.intro") + "\n\n" + text("sinusoid.details", seconds=PAUSE_LIMIT_S),
+                    latex_delimiters=LATEX)
     run_state = gr.State(None, time_to_live=STATE_TTL_S)
     shared["sinusoid_run"] = run_state  # the "Full vs first-order" tab can take this task
     playback = gr.State(Playback())
 
     algorithm.change(partial(show_checkpoint, store), algorithm, [checkpoint_note, inner_lr, steps], api_name=False,
                      **LIGHT)
-    source.change(show_source, source, [sine_box, draw_box, click_box], api_name=False, **LIGHT)
+    source.change(show_source, source, [sine_box, draw_box, click_box], api_name=False, **LIGHT).then(
+        None, js=PICK_BRUSH_JS)
     click_image.select(click_point, points, [click_image, points], api_name=False, **LIGHT)
     clear.click(clear_points, None, [click_image, points], api_name=False, **LIGHT)
-    adapt.click(partial(adapt_sinusoid, store),
-                [source, amplitude, phase, shots, canvas, points, algorithm, inner_lr, steps, delay, seed, playback,
-                 shared["trained_theta"]],
-                [curves, losses, path, status, run_state, scrub_slider, device], api_name="adapt_sinusoid",
-                show_progress="hidden", **COMPUTE)  # the stream itself shows progress, step by step
+    run = adapt.click(partial(adapt_sinusoid, store),
+                      [source, amplitude, phase, shots, canvas, points, algorithm, inner_lr, steps, delay, seed,
+                       playback, shared["trained_theta"]],
+                      [curves, losses, path, status, run_state, scrub_slider, device], api_name="adapt_sinusoid",
+                      show_progress="hidden", **COMPUTE)  # the stream itself shows progress, step by step
+    run.failure(cleared, None, [curves, losses, path, status, scrub_slider], api_name=False, queue=False)
+    run.then(lambda: text("control.pause"), None, pause, api_name=False, queue=False)  # a run over is not paused
     pause.click(toggle_pause, playback, pause, api_name=False, queue=False)
     step_button.click(step_once, playback, pause, api_name=False, queue=False)
     stop_button.click(stop, playback, pause, api_name=False, queue=False)
     scrub_slider.release(scrub, [run_state, scrub_slider], [curves, losses, path], api_name="replay_sinusoid",
                          **LIGHT)
+    scrub_slider.input(scrub, [run_state, scrub_slider], [curves, losses, path], api_name=False,
+                       trigger_mode="always_last", **LIGHT)  # typing a step and Enter, or the arrow keys
+    clear_drawing.click(blank_canvas, None, canvas, api_name=False, **LIGHT)
