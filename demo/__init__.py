@@ -13,6 +13,9 @@ from demo.tabs import characters, gradients, metatrain, sinusoid
 
 __all__ = ["build_app", "serve"]
 
+# the presentation option: larger plot text and thicker lines for the back of a room (demo.serving.CSS)
+PRESENTATION_JS = "(on) => { document.body.classList.toggle('presentation', on); return []; }"
+
 TABS = (("tab.sinusoid", sinusoid), ("tab.characters", characters), ("tab.gradients", gradients),
         ("tab.metatrain", metatrain))  # (label key, module) in page order
 
@@ -21,7 +24,11 @@ def build_app(store: CheckpointStore | None = None, omniglot: OmniglotImages | N
     """The whole app; models and Omniglot load on first use, shared read-only by all sessions."""
     store = store or CheckpointStore()
     with Playground(title=text("app.title"), delete_cache=CACHE_SWEEP) as app:
-        gr.Markdown(text("app.header"))
+        with gr.Row(equal_height=True):
+            gr.Markdown(text("app.header"), scale=8)
+            presentation = gr.Checkbox(False, label=text("app.presentation"), scale=1, min_width=160,
+                                       elem_id="presentation", container=False)
+        presentation.change(None, presentation, None, js=PRESENTATION_JS)  # in the page alone: no server call
         # session states one tab offers the others: a task, drawn examples, the θ meta-trained in the page
         shared: dict = {"trained_theta": gr.State(None, time_to_live=STATE_TTL_S),
                         "omniglot": omniglot or OmniglotImages()}  # read-only images, not a session state

@@ -33,6 +33,11 @@ CSS = """
 .controls .reset-button {display: none}
 .controls .hint p {font-size: 0.85em; margin: 2px 0}
 .app-title {font-size: 1.5em; font-weight: 700; margin-right: 0.6em}
+.presentation .js-plotly-plot .main-svg text {font-size: 19px !important}
+.presentation .js-plotly-plot .main-svg .gtitle {font-size: 22px !important}
+.presentation .js-plotly-plot .scatterlayer path.js-line {stroke-width: 4.5px !important}
+.presentation .js-plotly-plot .scatterlayer .point {stroke-width: 2px !important}
+.presentation .prose, .presentation .prose p {font-size: 1.15em}
 """
 TORCH_THREADS = 1  # intra-op threads per run
 COMPUTE_SLOTS = 4  # steps computing at once, both tabs together

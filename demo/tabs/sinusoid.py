@@ -23,6 +23,14 @@ SOURCES = ("sine", "draw", "click")  # keys of the support-set choices
 GRID = 120  # points of the plotted x-grid
 OUTPUTS = 7  # curves, losses, path, status, run state, replay slider, device badge
 NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
+# the curve canvas without its strokes, its axes grid kept (the editor's own Clear removes the grid too, and setting
+# its value from Python stalls it): undo everything, then redo the first step, which put the grid in
+UNDO_STROKES_JS = """async () => {
+    const button = (name) => document.querySelector(`#curve-canvas button[aria-label='${name}']`);
+    const settle = () => new Promise((done) => setTimeout(done, 40));
+    let undone = 0;
+    while (button('Undo') && !button('Undo').disabled && undone < 500) { button('Undo').click(); undone++; await settle(); }
+    if (undone) button('Redo').click(); }"""
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 
@@ -147,11 +155,6 @@ def cleared() -> tuple:
             gr.update(value=0, maximum=1, interactive=False))
 
 
-def blank_canvas() -> dict:
-    """The drawing canvas without strokes, its axes grid kept (the editor's own Clear removes the grid too)."""
-    return {"background": inputs.axes_image(), "layers": [], "composite": None}
-
-
 def clear_points():
     return picture_file(inputs.axes_image([])), []
 
@@ -251,4 +254,4 @@ def build(store: CheckpointStore, shared: dict) -> None:
                          **LIGHT)
     scrub_slider.input(scrub, [run_state, scrub_slider], [curves, losses, path], api_name=False,
                        trigger_mode="always_last", **LIGHT)  # typing a step and Enter, or the arrow keys
-    clear_drawing.click(blank_canvas, None, canvas, api_name=False, **LIGHT)
+    clear_drawing.click(None, js=UNDO_STROKES_JS)  # in the page: setting the editor's value from Python stalls it

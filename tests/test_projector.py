@@ -1,0 +1,169 @@
+"""The page as a teacher projects it, in Debian's Chromium at 1280×720: every tab's controls and main plot in
+view, the presentation option, replay from the keyboard, a cleared curve that keeps its grid, and Pause and
+Step on the Characters tab."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+import torch
+from PIL import Image
+
+from demo import build_app
+from demo.store import CheckpointStore
+from tests.browser import FLAGS, SHAPES, add_three_classes, draw, watch_status
+from tests.demo_fixtures import make_assets, served
+
+CHROMIUM = shutil.which("chromium")
+if CHROMIUM is None and os.environ.get("CI"):
+    raise RuntimeError("CI must run the browser tests: install Chromium (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+
+VIEW = {"width": 1280, "height": 720}
+# per tab: what a teacher uses, and the main plot last
+IN_VIEW = {
+    "Sinusoid": ["#sinusoid-source", "#sinusoid-algorithm", "#sinusoid-inner_lr", "#sinusoid-steps", "#sinusoid-adapt",
+                 "#sinusoid-pause", "#sinusoid-step", "#sinusoid-stop", "#sinusoid-curves"],
+    "Characters": ["#example-sketch", "#query-sketch", "#characters-algorithm", "#characters-inner_lr",
+                   "#characters-steps", "#characters-adapt", "#characters-pause", "#characters-step",
+                   "#characters-stop", "#characters-probabilities"],
+    "Full vs first-order": ["#gradients-batch", "#gradients-theta", "#gradients-steps", "#gradients-inner_lr",
+                            "#gradients-compare", "#gradients-cosines"],
+    "Meta-train": ["#metatrain-first", "#metatrain-second", "#metatrain-inner_lr", "#metatrain-steps",
+                   "#metatrain-train", "#metatrain-stop", "#metatrain-use", "#metatrain-losses"],
+}
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    store = CheckpointStore(make_assets(tmp_path_factory.mktemp("assets")), torch.device("cpu"))
+    with served(build_app(store)) as url:
+        yield url
+
+
+@pytest.fixture
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport=VIEW)
+        page.goto(app_url)
+        page.wait_for_selector("#sinusoid-adapt", timeout=30_000)
+        yield page
+        browser.close()
+
+
+def set_number(page, container: str, value) -> None:
+    box = page.locator(f"{container} input[type='number']")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_every_tab_shows_its_controls_and_main_plot_at_1280x720(page, tmp_path):
+    from playwright.sync_api import expect
+
+    for tab, selectors in IN_VIEW.items():
+        page.get_by_role("tab", name=tab).click()
+        expect(page.locator(selectors[-1])).to_be_visible()
+        for selector in selectors:
+            box = page.locator(selector).first.bounding_box()
+            assert box is not None, (tab, selector)
+            assert 0 <= box["y"] and box["y"] + box["height"] <= VIEW["height"], (tab, selector, box)
+            assert 0 <= box["x"] and box["x"] + box["width"] <= VIEW["width"], (tab, selector, box)
+        page.screenshot(path=str(tmp_path / f"{tab}.png"))
+        assert Image.open(tmp_path / f"{tab}.png").size == (VIEW["width"], VIEW["height"])
+
+
+def test_the_presentation_option_enlarges_plot_text_and_lines(page):
+    from playwright.sync_api import expect
+
+    set_number(page, "#sinusoid-steps", 2)
+    page.locator("#sinusoid-adapt").click()
+    expect(page.locator("#sinusoid-status")).to_contain_text("Done: 2 step(s)", timeout=60_000)
+    tick = page.locator("#sinusoid-curves .xtick text").first
+    line = page.locator("#sinusoid-curves .scatterlayer path.js-line").first
+
+    def sizes() -> tuple[float, float]:
+        return (float(tick.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")),
+                float(line.evaluate("e => parseFloat(getComputedStyle(e).strokeWidth)")))
+
+    text_before, line_before = sizes()
+    page.locator("#presentation input").check()
+    page.wait_for_function("document.body.classList.contains('presentation')")
+    text_after, line_after = sizes()
+    assert text_after >= 1.4 * text_before and line_after > line_before, (text_before, text_after, line_before,
+                                                                          line_after)
+
+
+def test_replay_redraws_from_a_typed_step_and_the_arrow_keys(page):
+    from playwright.sync_api import expect
+
+    set_number(page, "#sinusoid-steps", 4)
+    page.locator("#sinusoid-adapt").click()
+    expect(page.locator("#sinusoid-status")).to_contain_text("Done: 4 step(s)", timeout=60_000)
+    title = page.locator("#sinusoid-curves .gtitle")
+    expect(title).to_contain_text("step 4")
+    set_number(page, "#sinusoid-replay", 2)  # a typed value and Enter
+    expect(title).to_contain_text("step 2", timeout=10_000)
+    page.locator("#sinusoid-replay input[type='range']").focus()
+    page.keyboard.press("ArrowLeft")  # the arrow keys
+    expect(title).to_contain_text("step 1", timeout=10_000)
+
+
+def dark_and_grid_pixels(page, selector: str) -> tuple[int, int]:
+    """Pixels of the drawing canvas that are stroke-dark, and that are the axes grid's grey."""
+    path = "/tmp/_canvas.png"
+    page.locator(selector).screenshot(path=path)
+    pixels = list(Image.open(path).convert("RGB").getdata())
+    dark = sum(1 for r, g, b in pixels if r < 60 and g < 60 and b < 80)
+    grid = sum(1 for r, g, b in pixels if 180 < r < 240 and abs(r - g) < 12 and abs(g - b) < 12)
+    return dark, grid
+
+
+def test_clearing_the_drawn_curve_keeps_the_grid(page):
+    from playwright.sync_api import expect
+
+    page.get_by_label("Draw a curve").check()
+    canvas = "#curve-canvas canvas"
+    expect(page.locator(canvas).first).to_be_visible()
+    page.wait_for_timeout(800)
+    _, grid_before = dark_and_grid_pixels(page, "#curve-canvas")
+    draw(page, "#curve-canvas", [(0.3 + 0.4 * i / 20, 0.35 + 0.3 * (i % 2)) for i in range(21)])
+    dark_drawn, _ = dark_and_grid_pixels(page, "#curve-canvas")
+    page.locator("#curve-clear").click()
+    page.wait_for_timeout(1500)
+    dark_cleared, grid_cleared = dark_and_grid_pixels(page, "#curve-canvas")
+    assert grid_before > 500 and dark_drawn > dark_cleared + 200  # a grid to begin with; the stroke went
+    assert grid_cleared > 0.8 * grid_before  # and the grid stayed
+    wave = [(0.28 + 0.44 * i / 40, 0.5 - 0.12 * ((i % 10) / 5 - 1)) for i in range(41)]
+    draw(page, "#curve-canvas", wave)  # the next curve is drawn on the grid, and only it is read
+    page.locator("#sinusoid-adapt").click()
+    expect(page.locator("#sinusoid-status")).to_contain_text("Done", timeout=60_000)
+
+
+def test_characters_pause_and_step(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Characters").click()
+    add_three_classes(page)
+    draw(page, "#query-sketch", SHAPES[1])
+    set_number(page, "#characters-steps", 6)
+    set_number(page, "#characters-delay", 1)
+    page.locator("#characters-adapt").click()
+    status = page.locator("#characters-status")
+    expect(status).to_contain_text("Step 1 of 6", timeout=60_000)
+    page.locator("#characters-pause").click()
+    expect(page.locator("#characters-pause")).to_have_text("Resume")
+    paused_at = int(status.inner_text().split("Step ")[1].split(" ")[0])
+    page.wait_for_timeout(2500)  # more than two delays: a paused run stays where it is
+    assert f"Step {paused_at} of 6" in status.inner_text()
+    page.locator("#characters-step").click()  # exactly one more step
+    expect(status).to_contain_text(f"Step {paused_at + 1} of 6", timeout=10_000)
+    page.wait_for_timeout(2500)
+    assert f"Step {paused_at + 1} of 6" in status.inner_text()
+    page.locator("#characters-stop").click()
+    seen = watch_status(page, "#characters-status", "Stopped", timeout=20)
+    assert f"after step {paused_at + 1}" in seen[-1]
+    expect(page.locator("#characters-pause")).to_have_text("Pause")  # a run over is not paused
