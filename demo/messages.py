@@ -347,7 +347,7 @@ The small pictures are the 28×28 inputs the network actually sees.
     "run.stopped": {"en": "Stopped."},
     "run.pause_expired": {"en": "Paused for over {seconds:.0f} s, so the run ended here."},
     "run.time_limit": {"en": "The run reached its time limit of {seconds:.0f} s and ended here."},
-    "run.diverged": {"en": "α is too large for {subject}: the support loss grew ×{factor:.0e} in {steps} step(s), "
+    "run.diverged": {"en": "α is too large for {subject}: the support loss grew ×{factor} in {steps} step(s), "
                            "so the run stopped at step {steps}. Try a smaller α."},
     "run.not_finite": {"en": "α is too large for {subject}: step {next} gave non-finite values, so the run stopped at "
                              "step {steps}. Try a smaller α."},
@@ -424,6 +424,14 @@ def text(key: str, language: str = DEFAULT_LANGUAGE, **fields) -> str:
     entry = MESSAGES[key]
     template = entry.get(language, entry[DEFAULT_LANGUAGE])
     return template.format(**fields) if fields else template  # a message without fields may hold braces (LaTeX)
+
+
+def power_of_ten(value: float) -> str:
+    """A positive number as the nearest power of ten, written as people read it: 3.2e28 → 10²⁸."""
+    import math
+
+    exponent = round(math.log10(value)) if value > 0 and math.isfinite(value) else 0
+    return "10" + str(exponent).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 class Problem(ValueError):

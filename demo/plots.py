@@ -23,7 +23,12 @@ LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=45), heig
 TEMPLATE = {key: value for key, value in pio.templates["plotly_white"].to_plotly_json().items() if key == "layout"}
 TEMPLATE["data"] = {kind: value for kind, value in pio.templates["plotly_white"].to_plotly_json()["data"].items()
                     if kind in ("scatter", "bar", "contour")}
-DECADES = dict(type="log", dtick=1, exponentformat="power", minexponent=3)  # log axes: 0.01, 0.1, 1, 10, 10⁴
+def log_axis(values: list[float]) -> dict:
+    """A log axis in plain decades (0.01, 0.1, 1, 10, 10⁴) when `values` span one or more; plotly's own ticks
+    within a narrower span, where decades would leave the axis without a label."""
+    positive = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    wide = bool(positive) and max(positive) >= 10 * min(positive)
+    return dict(type="log", exponentformat="power", minexponent=3, **({"dtick": 1} if wide else {}))
 
 
 def fast_figure(data: list[dict], layout: dict) -> go.Figure:
@@ -86,9 +91,10 @@ def loss_figure(trace: dict, step: int) -> go.Figure:
         data.append(dict(type="scatter", x=steps, y=rounded([r["query_loss"] for r in records]), mode="lines+markers",
                          name=text("figure.query_loss"), line=dict(color=QUERY)))
     last = trace["records"][-1]["step"]
+    shown = [value for trace_data in data for value in trace_data["y"]]
     return fast_figure(data, dict(title=dict(text=text("figure.loss_title")),
                                   xaxis=dict(title=dict(text=text("figure.inner_step")), range=[-0.5, max(last, 1) + 0.5]),
-                                  yaxis=dict(title=dict(text=text("figure.loss")), **DECADES)))
+                                  yaxis=dict(title=dict(text=text("figure.loss")), **log_axis(shown))))
 
 
 def landscape_figure(landscape: dict, step: int) -> go.Figure:
@@ -285,7 +291,8 @@ def training_figure(history: dict, labels: dict[str, str], window: int = 25) -> 
     figure.update_layout(**{**LAYOUT, "height": 380, "legend": BELOW})
     figure.update_xaxes(title_text=text("figure.iteration"), row=1, col=1)
     figure.update_xaxes(title_text=text("figure.seconds"), row=1, col=2)
-    figure.update_yaxes(title_text=text("figure.meta_loss"), type="log")
+    figure.update_yaxes(title_text=text("figure.meta_loss"),
+                        **log_axis([v for name in labels for v in running_mean(history["losses"][name], window)]))
     return figure
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Generator, Sequence, TypeVar
 
 from core.inner import diverged
-from demo.messages import text
+from demo.messages import power_of_ten, text
 
 PAUSE_LIMIT_S = 120.0  # a run paused this long ends (its steps are kept, replay works)
 RUN_LIMIT_S = 180.0  # a run ends after this long in all, pauses included
@@ -54,7 +54,7 @@ def divergence_note(records: list[dict], subject: str) -> str:
     """Why a trace (`AdaptationTrace.to_dict()` records) ended before step S on its own: it diverged."""
     done, start, last = records[-1]["step"], records[0]["support_loss"], records[-1]["support_loss"]
     if diverged(start, last):
-        return text("run.diverged", subject=subject, factor=last / max(start, 1e-12), steps=done)
+        return text("run.diverged", subject=subject, factor=power_of_ten(last / max(start, 1e-12)), steps=done)
     return text("run.not_finite", subject=subject, next=done + 1, steps=done)
 
 

@@ -308,6 +308,14 @@ def test_a_diverging_run_ends_with_its_finite_steps_a_note_and_a_working_replay(
     assert final[4]["landscape"] is not None and final[5]["interactive"]
     replay = sinusoid.scrub(final[4], len(records) - 1)
     assert replay[2] is not None  # the path plot too
+    growth = records[-1]["support_loss"] / records[0]["support_loss"]
+    exponent = round(math.log10(growth))
+    superscript = str(exponent).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    assert exponent >= 6 and f"grew ×10{superscript} in {len(records) - 1} step(s)" in final[3]
+    y_range = final[0].layout.yaxis.range  # the view stays on the task, not on the diverged curve
+    assert -60 < y_range[0] < y_range[1] < 60
+    ticks = final[1].layout.yaxis
+    assert ticks.type == "log" and ticks.dtick == 1 and ticks.exponentformat == "power"  # plain decades
 
 
 def test_full_vs_first_order_on_drawn_characters_and_its_messages(store):

@@ -194,3 +194,40 @@ def test_skeleton_of_a_thick_bar_is_one_pixel_wide():
     assert (skeletons[0].sum(axis=0)[18:42] == 1).all()
     assert (skeletons[1].sum(axis=1)[10:30] == 1).all()
     assert not (skeletons & ~bars).any()
+
+
+def symmetric_shape(kind: str, width: int, size: int) -> np.ndarray:
+    """A symmetric shape drawn black on white on a 280×280 canvas, as a person would with a `width` px pen."""
+    image = Image.new("RGB", (280, 280), "white")
+    draw = ImageDraw.Draw(image)
+    c, h = 140, size // 2
+    lines = {"x": [((c - h, c - h), (c + h, c + h)), ((c - h, c + h), (c + h, c - h))],
+             "plus": [((c - h, c), (c + h, c)), ((c, c - h), (c, c + h))],
+             "diamond": [((c, c - h), (c + h, c)), ((c + h, c), (c, c + h)), ((c, c + h), (c - h, c)),
+                         ((c - h, c), (c, c - h))],
+             "asterisk": [((c - h, c - h), (c + h, c + h)), ((c - h, c + h), (c + h, c - h)),
+                          ((c - h, c), (c + h, c))]}[kind]
+    for line in lines:
+        draw.line(line, fill="black", width=width)
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("kind", ["x", "plus", "diamond", "asterisk"])
+def test_thin_and_thick_symmetric_shapes_are_strokes_not_dots(kind):
+    for width in (4, 6, 8, 10, 14, 20):
+        for size in (60, 100, 140, 180, 220, 260):
+            image = sketch_to_tensor(symmetric_shape(kind, width, size))[0].numpy()
+            if kind == "x":  # both diagonals reach all four corners of the drawing's box
+                rows, cols = np.nonzero(image > 0.2)
+                top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+                corners = [image[r0:r0 + 6, c0:c0 + 6].max() for r0 in (top, bottom - 5) for c0 in (left, right - 5)]
+                assert min(corners) > 0.2, (width, size, corners)
+
+
+def test_zhang_suen_keeps_diagonals_only_when_asked():
+    bar = np.zeros((1, 40, 40), dtype=bool)
+    for i in range(4, 36):  # a two-pixel-thick diagonal
+        bar[0, i, i] = bar[0, i, i + 1] = True
+    assert skeletonize_batch(bar).sum() < 8  # plain Zhang-Suen erodes it to almost nothing
+    kept = skeletonize_batch(bar, keep_diagonals=True)
+    assert kept.sum() >= 28 and kept[0].any(axis=1).sum() >= 28  # Lü and Wang's correction keeps its length

@@ -305,8 +305,11 @@ def build(store: CheckpointStore, shared: dict) -> None:
     clear.click(clear_examples, ways, [support, sheet, query_seen], api_name="clear_examples", **LIGHT)
     load.click(partial(load_gallery, shared["omniglot"]), None, [gallery, picks, gallery_note], api_name=False,
                **COMPUTE)
-    gallery.select(partial(pick_example, shared["omniglot"]), [picks, class_choice, ways, support], [support, sheet],
-                   api_name=False, **COMPUTE)
+    def pick(picks_made: list, choice, n: int, examples: list[dict] | None, event: gr.SelectData):
+        """pick_example with this app's Omniglot (a closure: Gradio reads SelectData from the signature)."""
+        return pick_example(shared["omniglot"], picks_made, choice, n, examples, event)
+
+    gallery.select(pick, [picks, class_choice, ways, support], [support, sheet], api_name=False, **COMPUTE)
     run = adapt.click(partial(adapt_characters, store),
                       [ways, shots, query_sketch, algorithm, inner_lr, steps, delay, support, playback],
                       [probabilities, losses, distances, status, query_seen, device, replay_slider, run_state],

@@ -183,6 +183,11 @@ def progress_bar(done: int, total: int, width: int = 20) -> str:
     return "▰" * filled + "▱" * (width - filled)
 
 
+def stop_training(playback: Playback) -> None:
+    """Stop keeps what was learned: the run ends after the chunk of iterations it is computing."""
+    stop(playback)
+
+
 def use_trained(trained: dict | None):
     """Carry the session's trained θ into the other tabs (their θ choices read it)."""
     if not trained:
@@ -234,5 +239,5 @@ def build(store: CheckpointStore, shared: dict) -> None:
     train.click(partial(meta_train_handler, store, omniglot=shared["omniglot"]),
                 [first, second, meta_batch, inner_lr, meta_lr, steps, iterations, seed, task, playback],
                 [status, losses, plane, tasks, trained], api_name="meta_train", show_progress="hidden", **COMPUTE)
-    stop_button.click(stop, playback, None, api_name=False, queue=False)
+    stop_button.click(stop_training, playback, None, api_name=False, queue=False)
     use.click(use_trained, trained, [carried, status], api_name="use_trained", **LIGHT)
