@@ -66,9 +66,11 @@ class Playback:
     step_budget: int = 0  # steps allowed while paused (the Step button adds one)
     stopped: bool = False  # finish now, keeping the steps so far
     started: float = 0.0  # time.monotonic() when the run began
+    shown: int = 0  # the last step the run has streamed
 
     def start(self) -> None:
         self.paused, self.step_budget, self.stopped, self.started = False, 0, False, time.monotonic()
+        self.shown = 0
 
     def hold(self, delay: float, tick: Tick) -> Generator[Wait, None, str | None]:
         """Wait `delay`, then while paused, TICK_S at a time with `tick`; why the run ends, or None.
@@ -114,10 +116,12 @@ def play(playback: Playback, count: int, frame: Callable[[int], Sequence], delay
         if ending:
             if shown < k - 1:
                 yield frame(k - 1)
+                playback.shown = k - 1
             return k - 1, ending
         if k == count - 1 or playback.paused or time.monotonic() - shown_at >= FRAME_S:
             yield frame(k)
             shown, shown_at = k, time.monotonic()
+            playback.shown = k
     return count - 1, None
 
 
@@ -134,8 +138,9 @@ def step_once(playback: Playback) -> str:
     return text("control.resume")
 
 
-def stop(playback: Playback) -> str:
-    """Finish the run at the current step."""
+def stop(playback: Playback) -> tuple[str, str]:
+    """Finish the run at the current step: the Pause button's label, and the status to show at once (the
+    run's own last update follows; Stop answers outside the queue, so it shows even while others compute)."""
     playback.stopped = True
     playback.paused = False
-    return text("control.pause")
+    return text("control.pause"), text("run.stopping", step=playback.shown)

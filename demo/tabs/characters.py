@@ -319,7 +319,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
     run.then(lambda: text("control.pause"), None, pause, api_name=False, queue=False)  # a run over is not paused
     pause.click(toggle_pause, playback, pause, api_name=False, queue=False)
     step_button.click(step_once, playback, pause, api_name=False, queue=False)
-    stop_button.click(stop, playback, pause, api_name=False, queue=False)
+    stop_button.click(stop, playback, [pause, status], api_name=False, queue=False)
     for event in (replay_slider.release, replay_slider.input):  # dragging; typing a step and Enter; arrow keys
         event(replay, [run_state, replay_slider], [probabilities, losses, distances, status], api_name=False,
               trigger_mode="always_last", **LIGHT)

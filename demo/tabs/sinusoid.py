@@ -122,6 +122,7 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
     trace["records"] = records[: done + 1]
     if ending:
         status += " " + ending_text(ending)
+        yield (*NO_CHANGE[:3], status, *NO_CHANGE[4:])  # say so at once; the path plot follows
     elif done < steps:
         status += " " + divergence_note(trace["records"], text("sinusoid.subject"))
     state["landscape"] = compute_landscape(model, theta, task, replace(cfg, steps=done))
@@ -249,7 +250,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
     run.then(lambda: text("control.pause"), None, pause, api_name=False, queue=False)  # a run over is not paused
     pause.click(toggle_pause, playback, pause, api_name=False, queue=False)
     step_button.click(step_once, playback, pause, api_name=False, queue=False)
-    stop_button.click(stop, playback, pause, api_name=False, queue=False)
+    stop_button.click(stop, playback, [pause, status], api_name=False, queue=False)
     scrub_slider.release(scrub, [run_state, scrub_slider], [curves, losses, path], api_name="replay_sinusoid",
                          **LIGHT)
     scrub_slider.input(scrub, [run_state, scrub_slider], [curves, losses, path], api_name=False,
