@@ -25,8 +25,8 @@ def build_app(store: CheckpointStore | None = None, omniglot: OmniglotImages | N
     store = store or CheckpointStore()
     with Playground(title=text("app.title"), delete_cache=CACHE_SWEEP) as app:
         with gr.Row(equal_height=True):
-            gr.Markdown(text("app.header"), scale=8)
-            presentation = gr.Checkbox(False, label=text("app.presentation"), scale=1, min_width=160,
+            gr.Markdown(text("app.header"), scale=1)
+            presentation = gr.Checkbox(False, label=text("app.presentation"), scale=0, min_width=230,
                                        elem_id="presentation", container=False)
         presentation.change(None, presentation, None, js=PRESENTATION_JS)  # in the page alone: no server call
         # session states one tab offers the others: a task, drawn examples, the θ meta-trained in the page

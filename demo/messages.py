@@ -16,7 +16,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "app.title": {"en": "MAML Playground"},
     "app.header": {"en": "<span class='app-title'>MAML Playground</span> Meta-learning with real computation: a "
                          "meta-learned **θ** adapts to each task's **φᵢ** in a few gradient steps (Finn et al., 2017)."},
-    "app.presentation": {"en": "Presentation: larger plots' text and lines"},
+    "app.presentation": {"en": "Presentation mode: larger plot text and lines"},
     "tab.sinusoid": {"en": "Sinusoid"},
     "tab.characters": {"en": "Characters"},
     # ---------------------------------------------------------------- shared controls

@@ -25,7 +25,9 @@ from demo.store import CheckpointStore, hints
 OUTPUTS = 8  # probabilities, losses, distances, status, query picture, device badge, replay slider, run state
 NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
 # after Add, wipe the sketchpad in the browser (setting its value from Python leaves it stuck in Gradio 6)
-CLEAR_SKETCH_JS = "() => document.querySelector('#example-sketch button[aria-label=\"Clear canvas\"]')?.click()"
+CLEAR_SKETCH_JS = """() => { const sketch = document.querySelector('#example-sketch');
+    sketch?.querySelector("button[aria-label='Clear canvas']")?.click();
+    setTimeout(() => sketch?.querySelector("button[aria-label='Brush']")?.click(), 250); }"""  # the brush again
 GALLERY_SIZE = 40  # Omniglot characters offered for picking
 
 
