@@ -162,8 +162,8 @@ def test_characters_add_and_adapt(store):
     figure = updates[-1][0]
     assert [bar.name for bar in figure.data] == ["θ (before)", "φ_3"]
     assert sum(figure.data[1].y) == pytest.approx(1.0, rel=1e-5)
-    assert "Done: 3 step(s)" in updates[-1][3] and updates[-1][6]["interactive"]
-    again = characters.replay(updates[-1][7], 1)  # the replay slider redraws step 1 from the session's state
+    assert "Done: 3 step(s)" in updates[-1][3] and updates[-1][5]["interactive"]
+    again = characters.replay(updates[-1][6], 1)  # the replay slider redraws step 1 from the session's state
     assert [bar.name for bar in again[0].data] == ["θ (before)", "φ_1"] and "Step 1 of 3" in again[3]
     assert again[0].data[1].y == updates[1][0].data[1].y
     with pytest.raises(Problem, match="run Adapt first"):

@@ -22,7 +22,7 @@ from demo.serving import COMPUTE, LIGHT, computes
 from demo.session import Playback, divergence_note, ending_text, play, step_once, stop, toggle_pause
 from demo.store import CheckpointStore, hints
 
-OUTPUTS = 8  # probabilities, losses, distances, status, query picture, device badge, replay slider, run state
+OUTPUTS = 8  # probabilities, losses, distances, status, query picture, replay slider, run state, device badge
 NO_CHANGE = (gr.skip(),) * OUTPUTS  # what a paused run streams while it waits
 # after Add, wipe the sketchpad in the browser (setting its value from Python leaves it stuck in Gradio 6)
 CLEAR_SKETCH_JS = """() => { const sketch = document.querySelector('#example-sketch');
@@ -164,8 +164,8 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
 
     def frame(k: int):
         return (*render(state, k), query_picture if k == 0 else gr.skip(),  # the query picture: sent once
-                badge(store.device, mean_step_time(records[:k + 1])), gr.update(maximum=max(k, 1), value=k,
-                                                                                 interactive=False), state)
+                gr.update(maximum=max(k, 1), value=k, interactive=False), state,
+                badge(store.device, mean_step_time(records[:k + 1])))
 
     done, ending = yield from play(playback, len(records), frame, delay, NO_CHANGE)
     state["trace"]["records"] = records[: done + 1]
@@ -176,8 +176,8 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
         note = divergence_note(records, text("characters.subject"))
     else:
         note = text("characters.done", steps=done, name=name, probability=probability)
-    yield (*render(state, done)[:3], note, gr.skip(), badge(store.device, mean_step_time(records[: done + 1])),
-           gr.update(maximum=max(done, 1), value=done, interactive=done > 0), state)
+    yield (*render(state, done)[:3], note, gr.skip(), gr.update(maximum=max(done, 1), value=done, interactive=done > 0),
+           state, badge(store.device, mean_step_time(records[: done + 1])))
 
 
 def best(state: dict, k: int) -> tuple[str, float]:
@@ -314,7 +314,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
     gallery.select(pick, [picks, class_choice, ways, support], [support, sheet], api_name=False, **COMPUTE)
     run = adapt.click(partial(adapt_characters, store),
                       [ways, shots, query_sketch, algorithm, inner_lr, steps, delay, support, playback],
-                      [probabilities, losses, distances, status, query_seen, device, replay_slider, run_state],
+                      [probabilities, losses, distances, status, query_seen, replay_slider, run_state, device],
                       api_name="adapt_characters", show_progress="hidden", **COMPUTE)  # the stream shows progress
     run.failure(cleared, None, [probabilities, losses, distances, status, replay_slider], api_name=False,
                 queue=False)
