@@ -126,3 +126,24 @@ def picture_file(image: Image.Image, format: str = "webp") -> str:
     finally:
         Path(handle.name).unlink(missing_ok=True)
     return str(path)
+
+
+def playback_buttons(tab: str, min_width: int) -> tuple[gr.Button, gr.Button, gr.Button, gr.Button]:
+    """Adapt, Pause, Step and Stop in one row, their elem_ids '<tab>-adapt', '<tab>-pause', … (for page tests)."""
+    with gr.Row():
+        return (gr.Button(text("control.adapt"), variant="primary", elem_id=f"{tab}-adapt", min_width=min_width),
+                gr.Button(text("control.pause"), elem_id=f"{tab}-pause", min_width=min_width),
+                gr.Button(text("control.step"), elem_id=f"{tab}-step", min_width=min_width),
+                gr.Button(text("control.stop"), variant="stop", elem_id=f"{tab}-stop", min_width=min_width))
+
+
+def wire_playback(run, playback: gr.State, pause: gr.Button, step_button: gr.Button, stop_button: gr.Button,
+                  status: gr.Markdown) -> None:
+    """Pause, Step and Stop act on the running stream at once (outside the queue; Stop also says where it
+    stopped), and a run that is over, however it ended, leaves the button reading Pause."""
+    from demo.session import step_once, stop, toggle_pause
+
+    pause.click(toggle_pause, playback, pause, api_name=False, queue=False)
+    step_button.click(step_once, playback, pause, api_name=False, queue=False)
+    stop_button.click(stop, playback, [pause, status], api_name=False, queue=False)
+    run.then(lambda: text("control.pause"), None, pause, api_name=False, queue=False)

@@ -1,10 +1,29 @@
 """Driving Debian's Chromium with Playwright, for the browser tests and the screenshots."""
 from __future__ import annotations
 
+import contextlib
+import shutil
 import time
+from typing import Iterator
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextlib.contextmanager
+def open_page(url: str, width: int, height: int) -> Iterator:
+    """Debian's Chromium on the app at `url`, a page of width × height, once the Sinusoid tab is drawn."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(url)
+        page.wait_for_selector("#sinusoid-adapt", timeout=30_000)
+        try:
+            yield page
+        finally:
+            browser.close()
 
 
 def draw(page, container: str, points: list[tuple[float, float]]) -> None:

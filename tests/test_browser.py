@@ -11,7 +11,7 @@ import torch
 
 from demo import build_app
 from demo.store import CheckpointStore
-from tests.browser import FLAGS, SHAPES, add_three_classes, draw, watch_status
+from tests.browser import FLAGS, SHAPES, add_three_classes, draw, open_page, watch_status
 from tests.demo_fixtures import make_assets, served
 
 CHROMIUM = shutil.which("chromium")
@@ -27,15 +27,8 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture
 def page(app_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url)
-        page.wait_for_selector("text=MAML Playground", timeout=30_000)
-        yield page
-        browser.close()
+    with open_page(app_url, 1400, 1000) as opened:
+        yield opened
 
 
 def test_sinusoid_tab_draw_a_curve_and_watch_the_steps(page, tmp_path):

@@ -12,7 +12,7 @@ from PIL import Image
 
 from demo import build_app
 from demo.store import CheckpointStore
-from tests.browser import FLAGS, SHAPES, add_three_classes, draw, watch_status
+from tests.browser import SHAPES, add_three_classes, draw, open_page, watch_status
 from tests.demo_fixtures import make_assets, served
 
 CHROMIUM = shutil.which("chromium")
@@ -44,15 +44,8 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture
 def page(app_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport=VIEW)
-        page.goto(app_url)
-        page.wait_for_selector("#sinusoid-adapt", timeout=30_000)
-        yield page
-        browser.close()
+    with open_page(app_url, VIEW["width"], VIEW["height"]) as opened:
+        yield opened
 
 
 def set_number(page, container: str, value) -> None:

@@ -14,12 +14,13 @@ from core.registry import inner_config
 from core.trace import trace_records
 from demo import inputs, plots
 from demo.data import OmniglotImages
-from demo.common import badge, checked_number, gpu, mean_step_time, picture_file, slider
+from demo.common import (badge, checked_number, gpu, mean_step_time, picture_file, playback_buttons, slider,
+                         wire_playback)
 from demo.errors import excerpt
 from demo.limits import LIMITS
 from demo.messages import Problem, text
 from demo.serving import COMPUTE, LIGHT, computes
-from demo.session import Playback, divergence_note, ending_text, play, step_once, stop, toggle_pause
+from demo.session import Playback, divergence_note, ending_text, play
 from demo.store import CheckpointStore, hints
 
 OUTPUTS = 8  # probabilities, losses, distances, status, query picture, replay slider, run state, device badge
@@ -266,11 +267,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
             inner_lr = slider("characters.inner_lr", **inner_lr_setting(store, first, ways_start, shots_start))
             steps = slider("characters.steps", info=hints(store, "omniglot", first)["steps_info"])
             delay = slider("characters.delay")
-            with gr.Row():
-                adapt = gr.Button(text("control.adapt"), variant="primary", elem_id="characters-adapt", min_width=70)
-                pause = gr.Button(text("control.pause"), elem_id="characters-pause", min_width=70)
-                step_button = gr.Button(text("control.step"), elem_id="characters-step", min_width=70)
-                stop_button = gr.Button(text("control.stop"), variant="stop", elem_id="characters-stop", min_width=70)
+            adapt, pause, step_button, stop_button = playback_buttons("characters", min_width=70)
             status = gr.Markdown(elem_id="characters-status")
             device = gr.Markdown(badge(store.device), elem_id="characters-device")
             gr.Markdown(text("characters.brush_hint"), elem_classes="hint")
@@ -318,10 +315,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
                       api_name="adapt_characters", show_progress="hidden", **COMPUTE)  # the stream shows progress
     run.failure(cleared, None, [probabilities, losses, distances, status, replay_slider], api_name=False,
                 queue=False)
-    run.then(lambda: text("control.pause"), None, pause, api_name=False, queue=False)  # a run over is not paused
-    pause.click(toggle_pause, playback, pause, api_name=False, queue=False)
-    step_button.click(step_once, playback, pause, api_name=False, queue=False)
-    stop_button.click(stop, playback, [pause, status], api_name=False, queue=False)
+    wire_playback(run, playback, pause, step_button, stop_button, status)
     for event in (replay_slider.release, replay_slider.input):  # dragging; typing a step and Enter; arrow keys
         event(replay, [run_state, replay_slider], [probabilities, losses, distances, status], api_name=False,
               trigger_mode="always_last", **LIGHT)

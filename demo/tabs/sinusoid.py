@@ -12,11 +12,12 @@ from core.registry import inner_config
 from core.trace import trace_records
 from demo import inputs, plots
 from demo.brush import PICK_BRUSH_JS
-from demo.common import badge, checked_number, gpu, mean_step_time, picture_file, seed_box, slider, trained_model
+from demo.common import (badge, checked_number, gpu, mean_step_time, picture_file, playback_buttons, seed_box, slider,
+                         trained_model, wire_playback)
 from demo.errors import excerpt
 from demo.messages import Problem, text
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
-from demo.session import PAUSE_LIMIT_S, Playback, divergence_note, ending_text, play, step_once, stop, toggle_pause
+from demo.session import PAUSE_LIMIT_S, Playback, divergence_note, ending_text, play
 from demo.store import CheckpointStore, hints
 
 SOURCES = ("sine", "draw", "click")  # keys of the support-set choices
@@ -211,11 +212,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
             with gr.Row():
                 delay = slider("sinusoid.delay")
                 seed = seed_box("sinusoid.seed")
-            with gr.Row():
-                adapt = gr.Button(text("control.adapt"), variant="primary", elem_id="sinusoid-adapt", min_width=90)
-                pause = gr.Button(text("control.pause"), elem_id="sinusoid-pause", min_width=90)
-                step_button = gr.Button(text("control.step"), elem_id="sinusoid-step", min_width=90)
-                stop_button = gr.Button(text("control.stop"), variant="stop", elem_id="sinusoid-stop", min_width=90)
+            adapt, pause, step_button, stop_button = playback_buttons("sinusoid", min_width=90)
             status = gr.Markdown(elem_id="sinusoid-status")
             device = gr.Markdown(badge(store.device), elem_id="sinusoid-device")
         with gr.Column(scale=1):
@@ -247,10 +244,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
                       [curves, losses, path, status, run_state, scrub_slider, device], api_name="adapt_sinusoid",
                       show_progress="hidden", **COMPUTE)  # the stream itself shows progress, step by step
     run.failure(cleared, None, [curves, losses, path, status, scrub_slider], api_name=False, queue=False)
-    run.then(lambda: text("control.pause"), None, pause, api_name=False, queue=False)  # a run over is not paused
-    pause.click(toggle_pause, playback, pause, api_name=False, queue=False)
-    step_button.click(step_once, playback, pause, api_name=False, queue=False)
-    stop_button.click(stop, playback, [pause, status], api_name=False, queue=False)
+    wire_playback(run, playback, pause, step_button, stop_button, status)
     scrub_slider.release(scrub, [run_state, scrub_slider], [curves, losses, path], api_name="replay_sinusoid",
                          **LIGHT)
     scrub_slider.input(scrub, [run_state, scrub_slider], [curves, losses, path], api_name=False,
