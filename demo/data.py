@@ -19,12 +19,9 @@ SPLITS = ("evaluation", "background")  # keys: the alphabets to sample episodes 
 
 
 def offline_reason(error: DownloadFailed) -> str:
-    """The download's failure in plain words: no connection, or the reason torchvision gave, shortened."""
-    lowered = error.reason.lower()
-    if any(sign in lowered for sign in ("urlopen", "errno", "name or service", "temporary failure", "timed out",
-                                        "connection")):
-        return "offline"
-    return "other"
+    """The download's failure as a message key's ending: 'offline' when the network could not be reached
+    (an OSError underneath, which urllib's URLError is), 'other' otherwise."""
+    return "offline" if isinstance(error.__cause__, OSError) else "other"
 
 
 class OmniglotImages:

@@ -110,18 +110,16 @@ def play(playback: Playback, count: int, frame: Callable[[int], Sequence], delay
     """
     playback.start()
     yield frame(0)
-    shown, shown_at = 0, time.monotonic()
+    shown_at = time.monotonic()
     for k in range(1, count):
         ending = yield from playback.hold(max(delay, MIN_STEP_S), no_change)
+        if ending or k == count - 1 or playback.paused or time.monotonic() - shown_at >= FRAME_S:
+            step = k - 1 if ending else k  # an ending keeps the step reached before it
+            if step > playback.shown:
+                yield frame(step)
+                playback.shown, shown_at = step, time.monotonic()
         if ending:
-            if shown < k - 1:
-                yield frame(k - 1)
-                playback.shown = k - 1
             return k - 1, ending
-        if k == count - 1 or playback.paused or time.monotonic() - shown_at >= FRAME_S:
-            yield frame(k)
-            shown, shown_at = k, time.monotonic()
-            playback.shown = k
     return count - 1, None
 
 

@@ -18,13 +18,6 @@ CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None and os.environ.get("CI"):
     raise RuntimeError("CI must run the browser tests: install Chromium (apt-get install chromium)")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    store = CheckpointStore(make_assets(tmp_path_factory.mktemp("assets")), torch.device("cpu"))
-    with served(build_app(store)) as url:
-        yield url
-
-
 @pytest.fixture
 def page(app_url):
     with open_page(app_url, 1400, 1000) as opened:

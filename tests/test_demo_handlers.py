@@ -190,7 +190,10 @@ def test_gallery_says_so_in_one_line_when_offline(tmp_path, monkeypatch):
     from demo import data
 
     def offline(root, background=True):
-        raise DownloadFailed(root, "URLError: <urlopen error [Errno -2] Name or service not known>")
+        from urllib.error import URLError
+
+        raise DownloadFailed(root, "URLError: <urlopen error [Errno -2] Name or service not known>") from URLError(
+            "[Errno -2] Name or service not known")
 
     monkeypatch.setattr(data, "download_omniglot", offline)
     gallery, picks, note = characters.load_gallery(data.OmniglotImages(sources=[], cache=tmp_path))

@@ -7,13 +7,9 @@ import os
 import shutil
 
 import pytest
-import torch
 from PIL import Image
 
-from demo import build_app
-from demo.store import CheckpointStore
 from tests.browser import SHAPES, add_three_classes, draw, open_page, watch_status
-from tests.demo_fixtures import make_assets, served
 
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None and os.environ.get("CI"):
@@ -33,13 +29,6 @@ IN_VIEW = {
     "Meta-train": ["#metatrain-first", "#metatrain-second", "#metatrain-inner_lr", "#metatrain-steps",
                    "#metatrain-train", "#metatrain-stop", "#metatrain-use", "#metatrain-losses"],
 }
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    store = CheckpointStore(make_assets(tmp_path_factory.mktemp("assets")), torch.device("cpu"))
-    with served(build_app(store)) as url:
-        yield url
 
 
 @pytest.fixture
