@@ -2,6 +2,7 @@
 wrapper, and pictures written into Gradio's cache."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -137,13 +138,25 @@ def playback_buttons(tab: str, min_width: int) -> tuple[gr.Button, gr.Button, gr
                 gr.Button(text("control.stop"), variant="stop", elem_id=f"{tab}-stop", min_width=min_width))
 
 
+def at_once(control):
+    """`control` (a function that only flips a flag in a session's state) as a coroutine function.
+
+    Gradio runs a coroutine function on its event loop, where a plain one first waits for one of
+    its worker threads. A server busy computing then answers Pause, Step and Stop without that hop.
+    """
+    @functools.wraps(control)
+    async def at_once_control(*args):
+        return control(*args)
+    return at_once_control
+
+
 def wire_playback(run, playback: gr.State, pause: gr.Button, step_button: gr.Button, stop_button: gr.Button,
                   status: gr.Markdown) -> None:
     """Pause, Step and Stop act on the running stream at once (outside the queue; Stop also says where it
     stopped), and a run that is over, however it ended, leaves the button reading Pause."""
     from demo.session import step_once, stop, toggle_pause
 
-    pause.click(toggle_pause, playback, pause, api_name=False, queue=False)
-    step_button.click(step_once, playback, pause, api_name=False, queue=False)
-    stop_button.click(stop, playback, [pause, status], api_name=False, queue=False)
+    pause.click(at_once(toggle_pause), playback, pause, api_name=False, queue=False)
+    step_button.click(at_once(step_once), playback, pause, api_name=False, queue=False)
+    stop_button.click(at_once(stop), playback, [pause, status], api_name=False, queue=False)
     run.then(lambda: text("control.pause"), None, pause, api_name=False, queue=False)

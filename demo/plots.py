@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import orjson
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
@@ -31,10 +32,19 @@ def log_axis(values: list[float]) -> dict:
     return dict(type="log", exponentformat="power", minexponent=3, **({"dtick": 1} if wide else {}))
 
 
+class FastFigure(go.Figure):
+    """A figure built without plotly's validation, whose JSON (what Gradio sends of a figure) is its own trace
+    and layout dicts written by orjson: the same JSON as plotly's to_json, in a tenth of the time."""
+
+    def to_json(self, *args, **kwargs) -> str:
+        return orjson.dumps({"data": list(self._data), "layout": self._layout},
+                            option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
 def fast_figure(data: list[dict], layout: dict) -> go.Figure:
     """A figure from plain trace and layout dicts, built without plotly's validation (12× faster, for figures
     streamed every step); the dicts must use plotly's own names (title as {"text": …})."""
-    return go.Figure(data=data, layout={**LAYOUT, "template": TEMPLATE, **layout}, _validate=False)
+    return FastFigure(data=data, layout={**LAYOUT, "template": TEMPLATE, **layout}, _validate=False)
 
 
 def rounded(values: list[float], digits: int = 4) -> list[float | None]:

@@ -10,6 +10,7 @@ QUEUE_SIZE waiting events a user is told the app is busy and to try again.
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import logging
 import threading
@@ -124,5 +125,10 @@ def serve(app: gr.Blocks, threads: int = TORCH_THREADS, slots: int = COMPUTE_SLO
     for fn in app.fns.values():
         if fn.concurrency_id == COMPUTE["concurrency_id"]:
             fn.concurrency_limit = runs
+    # What exists now (the libraries, the app's blocks) lives as long as the server. Frozen, it is
+    # no longer walked by each full collection, which holds every thread, the event loop too: under
+    # a class's load that made Stop wait for as long as the collection took (docs/RESULTS.md).
+    gc.collect()
+    gc.freeze()
     return app.queue(max_size=queue_size, default_concurrency_limit=LIGHT["concurrency_limit"]).launch(
         **{**LAUNCH, **launch})

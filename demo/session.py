@@ -8,9 +8,11 @@ Stop buttons' wishes to the running stream.
 
 Every wait is bounded. A pause ends the run after PAUSE_LIMIT_S, and a run ends after
 RUN_LIMIT_S in all, keeping its steps either way. A run does not sleep itself: it yields `Wait`,
-and `demo.serving.computes` sleeps outside the compute slot. While paused, each Wait carries a
-no-op update that reaches Gradio every TICK_S, so a run whose page was closed is dropped at the
-next tick; a run that blocked inside one step could not be.
+and `demo.serving.computes` sleeps outside the compute slot. While paused, the run checks Resume,
+Step and Stop every STOP_CHECK_S, and every TICK_S a Wait carries a no-op update that reaches
+Gradio, so a run whose page was closed is dropped at the next tick; a run that blocked inside one
+step could not be. (Gradio builds each output's component afresh for a no-op update, about 5 ms of
+its event loop per tick, so ticks are rare.)
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from demo.messages import power_of_ten, text
 
 PAUSE_LIMIT_S = 120.0  # a run paused this long ends (its steps are kept, replay works)
 RUN_LIMIT_S = 180.0  # a run ends after this long in all, pauses included
-TICK_S = 0.25  # while paused, how often the run hands control back to the server
+TICK_S = 2.0  # while paused, how often the run hands control back to the server
 STOP_CHECK_S = 0.05  # a delay is slept in slices this long, checking Stop between them
 MIN_STEP_S = 0.02  # a delay of 0 still plays at most 50 steps a second, so the steps can be seen going by
 FRAME_S = 0.2  # frames at least this far apart: a page redraws its plots in about 0.1–0.2 s
@@ -73,7 +75,8 @@ class Playback:
         self.shown = 0
 
     def hold(self, delay: float, tick: Tick) -> Generator[Wait, None, str | None]:
-        """Wait `delay`, then while paused, TICK_S at a time with `tick`; why the run ends, or None.
+        """Wait `delay`, then while paused, STOP_CHECK_S at a time with `tick` every TICK_S; why the run ends, or
+        None.
 
         Use as `ending = yield from playback.hold(delay, no_change)` inside a streaming handler
         wrapped by `demo.serving.computes`, which does the sleeping.
@@ -81,15 +84,17 @@ class Playback:
         until = time.monotonic() + delay
         while not self.stopped and (left := until - time.monotonic()) > 0:  # in slices, so Stop acts at once
             yield Wait(min(left, STOP_CHECK_S))
-        paused_at = None
+        paused_at = ticked_at = None
         while self.paused and self.step_budget == 0 and not self.stopped:
             now = time.monotonic()
-            paused_at = paused_at or now
+            paused_at, ticked_at = paused_at or now, ticked_at or now
             if now - paused_at > PAUSE_LIMIT_S:
                 return PAUSE_EXPIRED
             if now - self.started > RUN_LIMIT_S:
                 return TIME_LIMIT
-            yield Wait(TICK_S, tick)
+            due = now - ticked_at >= TICK_S
+            ticked_at = now if due else ticked_at
+            yield Wait(STOP_CHECK_S, tick if due else None)
         if self.paused and self.step_budget > 0:
             self.step_budget -= 1
         if self.stopped:

@@ -66,7 +66,7 @@ def test_sinusoid_adapt_streams_every_step_and_ends_with_the_path(store):
     assert len(updates) == 6  # k = 0..4 (a delay of FRAME_S or more gives every step its frame), then the path
     state = updates[-1][4]
     assert [r["step"] for r in state["trace"]["records"]] == [0, 1, 2, 3, 4]
-    assert updates[0][2] is not None and updates[-1][2] is not None  # path figure at the end
+    assert updates[0][2] is None and updates[-1][2] is not None  # the path figure at the end, none before
     curves = updates[-1][0]
     assert any(trace.name == "f(x; φ_4)" for trace in curves.data)
     assert "In distribution" in updates[-1][3]
@@ -96,6 +96,23 @@ def test_fast_steps_stream_at_most_one_frame_per_frame_interval(store):
     assert 3 <= len(shown) <= seconds / FRAME_S + 2  # fewer frames than steps, each FRAME_S apart
     losses = updates[-2][1]
     assert len(losses.data[0].x) == 61  # a frame draws the loss of every step up to its own
+
+
+def test_streamed_figures_send_the_json_plotly_itself_would(store):
+    """The figures built for streaming write their JSON with orjson; plotly's own to_json is the oracle."""
+    import plotly.graph_objects as go
+
+    from demo import plots
+
+    updates = list(sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "maml", 0.01, 12, 0.0, 0,
+                                           Playback()))
+    figures = [value for update in updates for value in update if isinstance(value, go.Figure)]
+    figures.append(plots.fast_figure([dict(type="scatter", x=[0, 1, 2], y=[1.5, float("nan"), None])],
+                                     dict(title=dict(text="α, φ₁"))))
+    assert len(figures) >= 5 and all(isinstance(figure, plots.FastFigure) for figure in figures)
+    for figure in figures:
+        assert json.loads(figure.to_json()) == json.loads(go.Figure.to_json(figure))
+    assert updates[0][2] is None and updates[-1][2] is not None  # no path plot until the steps are over
 
 
 def test_black_box_gives_one_prediction(store):

@@ -17,7 +17,7 @@ from core.tasks import SinusoidDistribution
 from core.trace import trace_records
 from core.training import TrainState, build_run_model, default_config, meta_train
 from demo import inputs, plots
-from demo.common import checked_numbers, gpu, seed_box, slider
+from demo.common import at_once, checked_numbers, gpu, seed_box, slider
 from demo.errors import excerpt
 from demo.messages import Problem, text
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
@@ -239,5 +239,5 @@ def build(store: CheckpointStore, shared: dict) -> None:
     train.click(partial(meta_train_handler, store, omniglot=shared["omniglot"]),
                 [first, second, meta_batch, inner_lr, meta_lr, steps, iterations, seed, task, playback],
                 [status, losses, plane, tasks, trained], api_name="meta_train", show_progress="hidden", **COMPUTE)
-    stop_button.click(stop_training, playback, None, api_name=False, queue=False)
+    stop_button.click(at_once(stop_training), playback, None, api_name=False, queue=False)
     use.click(use_trained, trained, [carried, status], api_name="use_trained", **LIGHT)

@@ -113,10 +113,10 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
                gr.update(maximum=1, value=0, interactive=False), badge(store.device))
         return
 
-    def frame(k: int):
+    def frame(k: int):  # no path plot until the steps are over (an empty output costs Gradio less than a no-op)
         trace["records"] = records[: k + 1]
         curves, losses, _ = render(state, k)
-        return (curves, losses, gr.skip(), f"{status} {text('sinusoid.step_status', step=k, steps=steps)}", state,
+        return (curves, losses, None, f"{status} {text('sinusoid.step_status', step=k, steps=steps)}", state,
                 gr.update(maximum=max(k, 1), value=k, interactive=False), badge(store.device, mean_step_time(records[:k + 1])))
 
     done, ending = yield from play(playback, len(records), frame, delay, NO_CHANGE)
