@@ -4,11 +4,12 @@
 
 The app is served in its own process, as bench.load serves it (the app's threads, slots and open
 runs). Chromium (Playwright) starts a 100-step sinusoid run at a delay of 0.5 s, waits for step 2
-and clicks Stop: --tries times alone, then --tries times with --sessions gradio_client sessions
-arriving once the first run streams, running 20-step sinusoid runs at delay 0 back to back (the
-load test's classroom kind of request) until the last try is over; the first loaded Stop comes 8 s
-after they arrive. The load runs in a process of its own, as a class's clients
-run on machines of their own, so it does not slow the process that drives the browser.
+and clicks Stop: --tries times alone, then --tries times under --sessions gradio_client sessions that
+connect all at once and run 20-step sinusoid runs at delay 0 back to back (the load test's classroom
+kind of request): the first Stop 2 s after they start, while they connect, the next back to back
+(each run may first wait in the queue) as their load ramps up and goes on. The load runs
+in a process of its own, as a class's clients run on machines of their own, so it does not slow
+the process that drives the browser.
 
 Timed in the page: from the click event on Stop to the first animation frame after the status
 says "Stopped" (what a person sees). Also reported: the same span as the driver sees it, from
@@ -54,23 +55,24 @@ def sinusoid(steps: int, delay: float) -> list:
 
 
 def start_run(page) -> None:
-    """Click Adapt and wait for step 2. A click that comes before the page has heard that the last run is over
-    is dropped (Gradio's trigger mode 'once'), so while the status still shows that run's end, click again."""
+    """Click Adapt and wait for step 2 (under load the run may first wait in the queue). A click that comes
+    before the page has heard that the last run is over is dropped (Gradio's trigger mode 'once'), so while the
+    status still shows that run's end, click again."""
     deadline = time.perf_counter() + 120
+    page.locator("#sinusoid-adapt").click()
     while True:
-        page.locator("#sinusoid-adapt").click()
         try:
             page.wait_for_function("document.querySelector('#sinusoid-status').innerText.includes('Step 2 of 100')",
                                    timeout=10_000, polling="raf")
             return
         except Exception:
             status = page.locator("#sinusoid-status").inner_text()
-            if "Done:" in status and time.perf_counter() < deadline:
-                continue
-            print("status:", status, "steps:", page.locator("#sinusoid-steps input[type='number']").input_value(),
-                  file=sys.stderr)
-            page.screenshot(path="/tmp/stop_latency_failure.png")
-            raise
+            if time.perf_counter() > deadline:
+                print("status:", status, file=sys.stderr)
+                page.screenshot(path="/tmp/stop_latency_failure.png")
+                raise
+            if "Done:" in status:
+                page.locator("#sinusoid-adapt").click()
 
 
 def stop_run(page) -> dict:
@@ -98,25 +100,31 @@ def stop_run(page) -> dict:
 
 
 def load(url: str, sessions: int) -> None:
-    """--sessions gradio_client sessions sending 20-step runs back to back until stdin closes; then print
-    'runs failed'."""
+    """--sessions gradio_client sessions sending 20-step runs back to back until stdin closes. Prints 'connected'
+    once every session has connected, and at the end 'runs failed' (with the first failure, if any, on stderr)."""
     from gradio_client import Client
 
     runs = {"count": 0, "failed": 0}
     done = threading.Event()
+    connected = threading.Barrier(sessions + 1)
 
     def session() -> None:
         client = Client(url, verbose=False)
+        connected.wait()
         while not done.is_set():
             try:
                 client.predict(*sinusoid(20, 0.0), api_name="/adapt_sinusoid")
                 runs["count"] += 1
-            except Exception:  # noqa: BLE001 - counted: a refused or failed load request
+            except Exception as error:  # noqa: BLE001 - counted: a refused or failed load request
                 runs["failed"] += 1
+                if runs["failed"] == 1:
+                    print(f"a load request failed: {type(error).__name__}: {error}"[:300], file=sys.stderr)
 
     threads = [threading.Thread(target=session, daemon=True) for _ in range(sessions)]
     for thread in threads:
         thread.start()
+    connected.wait()
+    print("connected", flush=True)
     sys.stdin.read()
     done.set()
     for thread in threads:
@@ -126,15 +134,27 @@ def load(url: str, sessions: int) -> None:
 
 @contextmanager
 def loading(url: str, sessions: int):
-    """The load process while the block runs; yields a dict that gets its 'runs' and 'failed' counts."""
+    """The load process while the block runs. Yields a dict whose 'connected' Event is set once every session
+    has connected, and which gets the 'runs' and 'failed' counts at the end."""
     process = subprocess.Popen([sys.executable, "-m", "bench.stop_latency", "--load", url, "--sessions",
                                 str(sessions)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    counts = {}
+    counts = {"connected": threading.Event()}
+
+    def read() -> None:
+        for line in process.stdout:
+            if line.strip() == "connected":
+                counts["connected"].set()
+            else:
+                counts["runs"], counts["failed"] = map(int, line.split())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         yield counts
     finally:
-        out, _ = process.communicate(input="", timeout=180)
-        counts["runs"], counts["failed"] = map(int, out.split())
+        process.stdin.close()
+        process.wait(timeout=180)
+        reader.join(timeout=10)
 
 
 def measure(sessions: int, tries: int) -> dict:
@@ -155,11 +175,13 @@ def measure(sessions: int, tries: int) -> dict:
             alone.append(stop_run(page))
         start_run(page)  # the run is streaming; then the other sessions arrive
         with loading(url, sessions) as counts:
-            time.sleep(8)  # they have connected, and their load is under way
-            loaded.append(stop_run(page))
-            for _ in range(tries - 1):  # the next runs start under the load (they may wait in the queue)
-                start_run(page)
-                loaded.append(stop_run(page))
+            began = time.perf_counter()
+            time.sleep(2)
+            for _ in range(tries):  # the first while they connect; the next runs start under the load
+                if loaded:
+                    start_run(page)  # (they may wait in the queue)
+                connected = counts["connected"].is_set()  # each session has asked for the app's config and API
+                loaded.append({**stop_run(page), "after_s": time.perf_counter() - began, "all_connected": connected})
         browser.close()
     page_times = [row["page_s"] for row in alone + loaded]
     return {"alone": alone, "under_load": loaded, "sessions": sessions, "load_runs": counts["runs"],
@@ -186,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Stop showed in the page {seconds(result['alone'], 'page_s')} s after the click alone, and "
           f"{seconds(result['under_load'], 'page_s')} s with {args.sessions} sessions loading the server "
+          f"({sum(not row['all_connected'] for row in result['under_load'])} of them before all had connected) "
           f"({result['load_runs']} runs meanwhile, {result['load_runs_failed']} failed). As the driver saw it: "
           f"{seconds(result['alone'], 'driver_s')} s and {seconds(result['under_load'], 'driver_s')} s. The run's "
           f"last update: {seconds(result['alone'], 'last_update_s')} s and "
