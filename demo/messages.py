@@ -58,7 +58,7 @@ MAML은 여러 태스크에서 빠르게 적응할 수 있는 초기값 θ를 �
     "sinusoid.points.label": {"en": "Points"},
     "sinusoid.clear_points": {"en": "Clear points"},
     "sinusoid.clear_drawing": {"en": "Clear the curve (keep the grid)"},
-    "sinusoid.canvas.hint": {"en": "The brush is chosen: draw straight away, left to right."},
+    "sinusoid.canvas.hint": {"en": "Draw a curve left to right, any shape (the brush is chosen)."},
     "sinusoid.curves.empty": {"en": "press Adapt to watch f(x; φ_k) fit the support set"},
     "sinusoid.about": {"en": "About this tab"},
     "sinusoid.details": {"en": "**Support set**: a sine wave y = A·sin(x − b) from the sliders, a curve you draw, or "

@@ -58,6 +58,16 @@ def test_every_tab_shows_its_controls_and_main_plot_at_1280x720(page, tmp_path):
         assert Image.open(tmp_path / f"{tab}.png").size == (VIEW["width"], VIEW["height"])
 
 
+def test_drawing_a_curve_keeps_the_sinusoid_controls_in_view_at_1280x720(page):
+    from playwright.sync_api import expect
+
+    page.locator("#sinusoid-source label", has_text="Draw a curve").click()
+    expect(page.locator("#curve-canvas")).to_be_visible()
+    for selector in ["#curve-canvas", "#curve-clear", *IN_VIEW["Sinusoid"]]:
+        box = page.locator(selector).first.bounding_box()
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= VIEW["height"], (selector, box)
+
+
 def test_the_presentation_option_enlarges_plot_text_and_lines(page):
     from playwright.sync_api import expect
 

@@ -186,14 +186,16 @@ def build(store: CheckpointStore, shared: dict) -> None:
                     amplitude = slider("sinusoid.amplitude")
                     phase = slider("sinusoid.phase")
             with gr.Group(visible=False) as draw_box:
-                gr.Markdown(text("sinusoid.canvas.hint"), elem_classes="hint")
+                with gr.Row(equal_height=True):  # one line above the canvas, so the controls below stay in view
+                    gr.Markdown(text("sinusoid.canvas.hint"), elem_classes="hint")
+                    clear_drawing = gr.Button(text("sinusoid.clear_drawing"), size="sm", elem_id="curve-clear",
+                                              scale=0, min_width=200)
                 canvas = gr.ImageEditor(
                     value={"background": inputs.axes_image(), "layers": [], "composite": None},
-                    label=text("sinusoid.canvas.label"),
+                    label=text("sinusoid.canvas.label"), show_label=False,  # the line above says it
                     sources=(), transforms=(), layers=False, canvas_size=inputs.CANVAS, fixed_canvas=True,
                     brush=gr.Brush(colors=["#111827"], default_color="#111827", default_size=4, color_mode="fixed"),
-                    type="numpy", image_mode="RGBA", elem_id="curve-canvas")
-                clear_drawing = gr.Button(text("sinusoid.clear_drawing"), size="sm", elem_id="curve-clear")
+                    type="numpy", image_mode="RGBA", height=230, elem_id="curve-canvas")
             with gr.Group(visible=False) as click_box:
                 click_image = gr.Image(inputs.axes_image(), label=text("sinusoid.click.label"),
                                        interactive=False, type="pil", elem_id="click-canvas", buttons=[])
@@ -202,18 +204,17 @@ def build(store: CheckpointStore, shared: dict) -> None:
                                           label=text("sinusoid.points.label"), column_count=(2, "fixed"),
                                           interactive=False, max_height=180)
                     clear = gr.Button(text("sinusoid.clear_points"), size="sm")
-            with gr.Row():
-                shots = slider("sinusoid.shots")
+            with gr.Row():  # the controls a teacher uses most, then the buttons; K, delay and seed below them
                 algorithm = gr.Dropdown([(text(f"algorithm.{a}"), a) for a in (*algorithms, "trained")],
                                         value=first, label=text("control.algorithm"), elem_id="sinusoid-algorithm")
-            with gr.Row():
                 inner_lr = slider("sinusoid.inner_lr", info=hint["inner_lr_info"])
                 steps = slider("sinusoid.steps", info=hint["steps_info"])
-            with gr.Row():
-                delay = slider("sinusoid.delay")
-                seed = seed_box("sinusoid.seed")
             adapt, pause, step_button, stop_button = playback_buttons("sinusoid", min_width=90)
             status = gr.Markdown(elem_id="sinusoid-status")
+            with gr.Row():
+                shots = slider("sinusoid.shots")
+                delay = slider("sinusoid.delay")
+                seed = seed_box("sinusoid.seed")
             device = gr.Markdown(badge(store.device), elem_id="sinusoid-device")
         with gr.Column(scale=1):
             curves = gr.Plot(plots.empty_figure(text("sinusoid.curves.empty")), label=text("sinusoid.curves.label"),
