@@ -264,7 +264,7 @@ proximally regularised $\phi$ (Rajeswaran et al., 2019). All five below come fro
     "hint.steps.blackbox": {"en": "A black box takes no gradient steps: it adapts in one forward pass."},
     # the task's note
     "note.too_few": {"en": "Too few points to tell whether this is a training-like sinusoid."},
-    "note.not_sinusoid": {"en": "Out of distribution: this curve is not a sinusoid (best fit A sin(x − φ) explains "
+    "note.not_sinusoid": {"en": "Out of distribution: this curve is not a sinusoid (best fit A sin(x − b) explains "
                                 "{percent:.0f}% of it). MAML was meta-trained on sinusoids only."},
     "note.amplitude": {"en": "amplitude {value:.2f} is outside [0.1, 5]"},
     "note.phase": {"en": "phase {value:.2f} is outside [0, π]"},
