@@ -99,6 +99,7 @@ def test_replay_redraws_from_a_typed_step_and_the_arrow_keys(page):
     expect(title).to_contain_text("step 4")
     set_number(page, "#sinusoid-replay", 2)  # a typed value and Enter
     expect(title).to_contain_text("step 2", timeout=10_000)
+    expect(page.locator("#sinusoid-replay input[type='range']")).to_have_value("2")  # the slider shows it too
     page.locator("#sinusoid-replay input[type='range']").focus()
     page.keyboard.press("ArrowLeft")  # the arrow keys
     expect(title).to_contain_text("step 1", timeout=10_000)
