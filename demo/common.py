@@ -138,6 +138,15 @@ def playback_buttons(tab: str, min_width: int) -> tuple[gr.Button, gr.Button, gr
                 gr.Button(text("control.stop"), variant="stop", elem_id=f"{tab}-stop", min_width=min_width))
 
 
+def replay_range(last: int) -> dict:
+    """The replay slider as a run starts to stream: steps 0 … last, not draggable until the run is over.
+
+    Sent once; the frames that follow send only the step, since Gradio builds a component afresh for
+    each update of its settings, on its event loop.
+    """
+    return gr.update(maximum=max(last, 1), value=0, interactive=False)
+
+
 def at_once(control):
     """`control` (a function that only flips a flag in a session's state) as a coroutine function.
 

@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib.util
 import inspect
 import logging
+import os
+import sys
+import tempfile
 import threading
 import time
 import warnings
+from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import torch
+from gradio.state_holder import SessionState, StateHolder
 from PIL import Image
 
 from demo.session import Wait
@@ -114,6 +121,51 @@ def configure_process(threads: int = TORCH_THREADS, slots: int = COMPUTE_SLOTS) 
         logger.setLevel(logging.INFO)
 
 
+class LazySession(SessionState):
+    """Gradio's SessionState, whose blocks' configs are made when first used rather than all at a session's first
+    event.
+
+    Gradio makes a config for each of the app's 174 blocks when a session first calls the server: 34 ms of
+    the event loop on a quiet 2-core CPU, and more under load, so 30 clients connecting at once held every
+    other request (Stop too) for a second or more (docs/RESULTS.md). A session needs the config of a block
+    only once an event sets it (Gradio then makes it itself) or when a deep link lists them all
+    (`components`), which makes the rest then.
+    """
+
+    def __init__(self, blocks: gr.Blocks):
+        self.app_blocks = blocks.blocks
+        super().__init__(SimpleNamespace(default_config=blocks.default_config, blocks={}))  # no config made yet
+
+    @property
+    def components(self):
+        made = self.config_values
+        self.config_values = {**{key: made[key] if key in made else self.blocks_config.config_for_block(key, [], block)
+                                 for key, block in self.blocks_config.blocks.items() if key in self.app_blocks},
+                              **made}
+        return super().components
+
+
+class LazySessions(StateHolder):
+    """Gradio's StateHolder, whose new sessions are LazySessions."""
+
+    def __getitem__(self, session_id: str) -> SessionState:
+        if session_id not in self.session_data:
+            self.session_data[session_id] = LazySession(self.blocks)
+        return super().__getitem__(session_id)
+
+
+def lighten_events() -> None:
+    """Spare Gradio's event loop two costs it pays on every event, with the same results.
+
+    Gradio imports matplotlib around every event (to set its backend); where it is not installed each try
+    searches the whole path again, so it is marked missing. And Gradio resolves its upload folder for every
+    file it handles unless GRADIO_TEMP_DIR names it, so it is named, where Gradio would put it anyway.
+    """
+    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
+        sys.modules["matplotlib"] = None  # `import matplotlib` now fails at once, as it would after the search
+    os.environ.setdefault("GRADIO_TEMP_DIR", str((Path(tempfile.gettempdir()) / "gradio").resolve()))
+
+
 def serve(app: gr.Blocks, threads: int = TORCH_THREADS, slots: int = COMPUTE_SLOTS, runs: int = OPEN_RUNS,
           queue_size: int = QUEUE_SIZE, **launch):
     """Queue and launch `app` with the app's options; `launch` adds or overrides launch() arguments.
@@ -130,5 +182,12 @@ def serve(app: gr.Blocks, threads: int = TORCH_THREADS, slots: int = COMPUTE_SLO
     # a class's load that made Stop wait for as long as the collection took (docs/RESULTS.md).
     # (No collection first: it would add 0.2 s to start-up, to free a few dozen objects.)
     gc.freeze()
-    return app.queue(max_size=queue_size, default_concurrency_limit=LIGHT["concurrency_limit"]).launch(
-        **{**LAUNCH, **launch})
+    lighten_events()
+    launched = app.queue(max_size=queue_size, default_concurrency_limit=LIGHT["concurrency_limit"]).launch(
+        **{**LAUNCH, **launch, "prevent_thread_lock": True})
+    sessions = LazySessions()  # before any page has the address, so no session is in Gradio's own store yet
+    sessions.set_blocks(app)
+    app.server_app.state_holder = sessions
+    if not launch.get("prevent_thread_lock"):
+        app.block_thread()
+    return launched

@@ -17,6 +17,19 @@ from core.tasks import SinusoidDistribution, Task, stack_tasks
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def figure(value):
+    """The plotly figure a gr.Plot output shows: a go.Figure as it is, or the JSON of a PlotData (what the
+    streamed figures are) read back by plotly with its validation, so a property plotly does not know fails."""
+    import plotly.graph_objects as go
+    from gradio.components.plot import PlotData
+
+    if isinstance(value, PlotData):
+        assert value.type == "plotly"
+        return go.Figure(json.loads(value.plot))
+    assert isinstance(value, go.Figure), type(value)
+    return value
+
+
 def run_tool(module: str, *args: str) -> subprocess.CompletedProcess:
     """`python -m <module> <args>` from the project root, as a person runs a benchmark tool (the tests do not
     import bench)."""

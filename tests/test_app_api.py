@@ -166,3 +166,32 @@ def test_meta_train_cancelled_through_the_api_keeps_what_it_learned(client):
     time.sleep(1.0)  # a chunk already computing may finish; then nothing computes for the cancelled run
     assert busy_samples() == 0
     assert session.predict(api_name="/use_trained") == carried  # and the session's θ is the one it had
+
+
+def test_sessions_make_their_block_configs_when_needed_and_list_what_gradios_own_would():
+    """A served app's sessions are LazySessions: a client's first events make only the configs of the blocks they
+    set, and the full list (a deep link's) equals what Gradio's own SessionState makes after the same updates."""
+    import gradio as gr
+    from gradio.state_holder import SessionState
+
+    from demo.serving import LazySession, LazySessions
+
+    with gr.Blocks() as app:
+        count = gr.State(0)
+        for index in range(20):
+            gr.Textbox(f"box {index}")
+        shown = gr.Number()
+        gr.Button().click(lambda c: (c + 1, c + 1), count, [count, shown], api_name="count")
+    with served(app) as url:
+        client = Client(url, verbose=False)
+        assert client.predict(api_name="/count") == 1 and client.predict(api_name="/count") == 2  # kept per session
+        assert isinstance(app.server_app.state_holder, LazySessions)
+        session = app.server_app.state_holder[client.session_hash]
+        assert isinstance(session, LazySession) and 0 < len(session.config_values) <= 3 < len(app.blocks)
+        gradios = SessionState(app)
+        for key, value in session.state_data.items():
+            gradios[key] = value
+        for key, config in session.config_values.items():
+            if "props" in config and "value" in config["props"]:
+                gradios._update_value_in_config(key, config["props"]["value"])
+        assert list(session.components) == list(gradios.components) and len(list(gradios.components)) > 20

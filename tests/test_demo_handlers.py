@@ -19,6 +19,7 @@ from demo.session import FRAME_S, MIN_STEP_S, Playback, step_once, toggle_pause
 from demo.store import CheckpointStore, card_summary
 from demo.tabs import characters, sinusoid
 from tests.demo_fixtures import character_sketch, make_assets
+from tests.helpers import figure
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +68,11 @@ def test_sinusoid_adapt_streams_every_step_and_ends_with_the_path(store):
     state = updates[-1][4]
     assert [r["step"] for r in state["trace"]["records"]] == [0, 1, 2, 3, 4]
     assert updates[0][2] is None and updates[-1][2] is not None  # the path figure at the end, none before
-    curves = updates[-1][0]
+    curves = figure(updates[-1][0])
     assert any(trace.name == "f(x; φ_4)" for trace in curves.data)
     assert "In distribution" in updates[-1][3]
     replay = sinusoid.scrub(state, 2)
-    assert replay[0].layout.title.text.startswith("step 2")
+    assert figure(replay[0]).layout.title.text.startswith("step 2")
 
 
 def test_sinusoid_adapt_from_a_drawing_and_from_points(store):
@@ -90,28 +91,36 @@ def test_fast_steps_stream_at_most_one_frame_per_frame_interval(store):
     updates = list(sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "maml", 0.01, 60, 0.0, 0,
                                            Playback()))
     seconds = time.monotonic() - start
-    shown = [int(u[5]["value"]) for u in updates[:-1]]  # the replay slider follows the step shown
+    first, *steps = [u[5] for u in updates[:-1]]  # the replay slider: its range once, then the step shown
+    assert first["maximum"] == 60 and not first["interactive"] and all(isinstance(step, int) for step in steps)
+    shown = [first["value"], *steps]
     assert shown[0] == 0 and shown[-1] == 60 and shown == sorted(set(shown))
     assert 60 * MIN_STEP_S <= seconds < 60 * MIN_STEP_S + 2.0  # delay 0 still plays the steps, briskly
     assert 3 <= len(shown) <= seconds / FRAME_S + 2  # fewer frames than steps, each FRAME_S apart
-    losses = updates[-2][1]
+    losses = figure(updates[-2][1])
     assert len(losses.data[0].x) == 61  # a frame draws the loss of every step up to its own
 
 
 def test_streamed_figures_send_the_json_plotly_itself_would(store):
-    """The figures built for streaming write their JSON with orjson; plotly's own to_json is the oracle."""
+    """The streamed figures are JSON written by orjson from plain dicts, with no plotly objects. Oracles: plotly's
+    own to_json of the same dicts, and plotly's validation of every streamed figure."""
     import plotly.graph_objects as go
+    from gradio.components.plot import PlotData
 
     from demo import plots
 
+    data, layout = [dict(type="scatter", x=[0, 1, 2], y=[1.5, float("nan"), None], name="φ₁")], dict(title=dict(text="α"))
+    ours = plots.fast_figure(data, layout)
+    plotlys = go.Figure(data=data, layout={**plots.LAYOUT, "template": plots.TEMPLATE, **layout}, _validate=False)
+    assert json.loads(ours.plot) == json.loads(plotlys.to_json())
     updates = list(sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "maml", 0.01, 12, 0.0, 0,
                                            Playback()))
-    figures = [value for update in updates for value in update if isinstance(value, go.Figure)]
-    figures.append(plots.fast_figure([dict(type="scatter", x=[0, 1, 2], y=[1.5, float("nan"), None])],
-                                     dict(title=dict(text="α, φ₁"))))
-    assert len(figures) >= 5 and all(isinstance(figure, plots.FastFigure) for figure in figures)
-    for figure in figures:
-        assert json.loads(figure.to_json()) == json.loads(go.Figure.to_json(figure))
+    streamed = [value for update in updates for value in update if isinstance(value, PlotData)]
+    assert len(streamed) >= 5 and not any(isinstance(value, go.Figure) for update in updates for value in update)
+    for value in streamed:  # plotly reads each back with its validation: a property it does not know fails here
+        sent, validated = json.loads(value.plot), figure(value)
+        assert [trace.get("y") for trace in sent["data"]] == [None if trace.y is None else list(trace.y)
+                                                             for trace in validated.data]
     assert updates[0][2] is None and updates[-1][2] is not None  # no path plot until the steps are over
 
 
@@ -176,13 +185,13 @@ def test_characters_add_and_adapt(store):
     updates = list(characters.adapt_characters(store, 3, 1, character_sketch(1), "maml", 0.4, 3, FRAME_S, support,
                                                Playback()))
     assert len(updates) == 5  # every step's frame, then the summary
-    figure = updates[-1][0]
-    assert [bar.name for bar in figure.data] == ["θ (before)", "φ_3"]
-    assert sum(figure.data[1].y) == pytest.approx(1.0, rel=1e-5)
+    probabilities = figure(updates[-1][0])
+    assert [bar.name for bar in probabilities.data] == ["θ (before)", "φ_3"]
+    assert sum(probabilities.data[1].y) == pytest.approx(1.0, rel=1e-5)
     assert "Done: 3 step(s)" in updates[-1][3] and updates[-1][5]["interactive"]
     again = characters.replay(updates[-1][6], 1)  # the replay slider redraws step 1 from the session's state
-    assert [bar.name for bar in again[0].data] == ["θ (before)", "φ_1"] and "Step 1 of 3" in again[3]
-    assert again[0].data[1].y == updates[1][0].data[1].y
+    assert [bar.name for bar in figure(again[0]).data] == ["θ (before)", "φ_1"] and "Step 1 of 3" in again[3]
+    assert figure(again[0]).data[1].y == figure(updates[1][0]).data[1].y
     with pytest.raises(Problem, match="run Adapt first"):
         characters.replay(None, 1)
 
@@ -332,9 +341,9 @@ def test_a_diverging_run_ends_with_its_finite_steps_a_note_and_a_working_replay(
     exponent = round(math.log10(growth))
     superscript = str(exponent).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
     assert exponent >= 6 and f"grew ×10{superscript} in {len(records) - 1} step(s)" in final[3]
-    y_range = final[0].layout.yaxis.range  # the view stays on the task, not on the diverged curve
+    y_range = figure(final[0]).layout.yaxis.range  # the view stays on the task, not on the diverged curve
     assert -60 < y_range[0] < y_range[1] < 60
-    ticks = final[1].layout.yaxis
+    ticks = figure(final[1]).layout.yaxis
     assert ticks.type == "log" and ticks.dtick == 1 and ticks.exponentformat == "power"  # plain decades
 
 

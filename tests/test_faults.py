@@ -17,6 +17,7 @@ from demo.tabs import sinusoid
 from demo.store import CheckpointStore, CheckpointUnavailable
 from tests.demo_fixtures import make_assets, served
 from tests.demo_fixtures import sinusoid_request as sinusoid_args
+from tests.helpers import figure
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def test_an_expired_pause_keeps_the_steps_and_the_replay(assets, monkeypatch):
     assert "Paused for over" in final[3] and "Done: " in final[3]
     records = final[4]["trace"]["records"]
     assert 2 <= len(records) < 51 and final[4]["landscape"] is not None
-    assert sinusoid.scrub(final[4], 1)[0].layout.title.text.startswith("step 1")
+    assert figure(sinusoid.scrub(final[4], 1)[0]).layout.title.text.startswith("step 1")
 
 
 def test_out_of_memory_in_one_request_frees_the_cache_and_the_next_request_works(assets, monkeypatch):

@@ -14,7 +14,7 @@ from core.registry import inner_config
 from core.trace import trace_records
 from demo import inputs, plots
 from demo.data import OmniglotImages
-from demo.common import (badge, checked_number, gpu, mean_step_time, picture_file, playback_buttons, slider,
+from demo.common import (badge, checked_number, gpu, mean_step_time, picture_file, playback_buttons, replay_range, slider,
                          wire_playback)
 from demo.errors import excerpt
 from demo.limits import LIMITS
@@ -163,9 +163,9 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
              "trace": {"config": {"algorithm": algorithm, "inner_lr": inner_lr, "steps": steps}, "records": records}}
     query_picture = picture_file(inputs.tensor_picture(query))
 
-    def frame(k: int):
-        return (*render(state, k), query_picture if k == 0 else gr.skip(),  # the query picture: sent once
-                gr.update(maximum=max(k, 1), value=k, interactive=False), state,
+    def frame(k: int):  # the query picture and the replay slider's range are sent once, then the slider's step
+        return (*render(state, k), query_picture if k == 0 else gr.skip(),
+                replay_range(len(records) - 1) if k == 0 else k, state,
                 badge(store.device, mean_step_time(records[:k + 1])))
 
     done, ending = yield from play(playback, len(records), frame, delay, NO_CHANGE)

@@ -12,8 +12,8 @@ from core.registry import inner_config
 from core.trace import trace_records
 from demo import inputs, plots
 from demo.brush import PICK_BRUSH_JS
-from demo.common import (badge, checked_number, gpu, mean_step_time, picture_file, playback_buttons, seed_box, slider,
-                         trained_model, wire_playback)
+from demo.common import (badge, checked_number, gpu, mean_step_time, picture_file, playback_buttons, replay_range,
+                         seed_box, slider, trained_model, wire_playback)
 from demo.errors import excerpt
 from demo.messages import Problem, text
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
@@ -113,11 +113,11 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
                gr.update(maximum=1, value=0, interactive=False), badge(store.device))
         return
 
-    def frame(k: int):  # no path plot until the steps are over (an empty output costs Gradio less than a no-op)
-        trace["records"] = records[: k + 1]
+    def frame(k: int):  # no path plot until the steps are over (an empty output costs Gradio less than a no-op);
+        trace["records"] = records[: k + 1]  # the replay slider's range is sent once, then its step
         curves, losses, _ = render(state, k)
         return (curves, losses, None, f"{status} {text('sinusoid.step_status', step=k, steps=steps)}", state,
-                gr.update(maximum=max(k, 1), value=k, interactive=False), badge(store.device, mean_step_time(records[:k + 1])))
+                replay_range(len(records) - 1) if k == 0 else k, badge(store.device, mean_step_time(records[:k + 1])))
 
     done, ending = yield from play(playback, len(records), frame, delay, NO_CHANGE)
     trace["records"] = records[: done + 1]
