@@ -1,6 +1,6 @@
 """How soon Stop takes effect in a real browser, alone and while other sessions load the server.
 
-    python -m bench.stop_latency [--sessions 8] [--tries 3] [--json]
+    python -m bench.stop_latency [--sessions 8] [--tries 3] [--load-nice 10] [--json]
 
 The app is served in its own process, as bench.load serves it (the app's threads, slots and open
 runs). Chromium (Playwright) starts a 100-step sinusoid run at a delay of 0.5 s, waits for step 2
@@ -9,18 +9,24 @@ connect all at once and run 20-step sinusoid runs at delay 0 back to back (the l
 kind of request): the first Stop 2 s after they start, while they connect, the next back to back
 (each run may first wait in the queue) as their load ramps up and goes on. The load runs
 in a process of its own, as a class's clients run on machines of their own, so it does not slow
-the process that drives the browser.
+the process that drives the browser, and at a lower CPU priority (--load-nice, default 10): the
+clients' own work (30 gradio_clients reading the app's config and API, parsing their streams) is
+not the server's, and on a machine of two cores it would otherwise take the server's CPU. The
+server gets the same requests either way (about as many runs are served); --load-nice 0 gives
+the load the server's priority.
 
 Timed in the page: from the click event on Stop to the first animation frame after the status
 says "Stopped" (what a person sees). Also reported: the same span as the driver sees it, from
 Playwright's click call (which first checks the button is visible, stable and not covered) until
-it reads the status, and the time until the run's own last update ("Done:", with the path plot).
-Target: under 0.5 s in the page.
+it reads the status, the time until the run's own last update ("Done:", with the path plot), and
+the longest task of the page's own during the span (its plots redrawing a frame, say), which tells a
+busy page from a slow answer. Target: under 0.5 s in the page.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -33,9 +39,16 @@ from bench.load import ROOT, server
 from demo.serving import COMPUTE_SLOTS, OPEN_RUNS, TORCH_THREADS
 from tests.browser import FLAGS
 
+LOAD_NICE = 10  # the load's own CPU work yields to the server's and the browser's (see the docstring)
+
 WATCH_STOP = """() => {
     const status = document.querySelector('#sinusoid-status');
     window.stopTimes = {};
+    window.stopTasks = [];  // the page's long tasks (over 50 ms), to tell a busy page from a slow answer
+    if (window.stopTaskObserver) window.stopTaskObserver.disconnect();
+    window.stopTaskObserver = new PerformanceObserver(list => window.stopTasks.push(
+        ...list.getEntries().map(entry => [entry.startTime, entry.duration])));
+    window.stopTaskObserver.observe({type: 'longtask'});
     document.querySelector('#sinusoid-stop').addEventListener('click', () => {
         window.stopTimes.clicked = performance.now();
     }, {capture: true, once: true});
@@ -54,16 +67,22 @@ def sinusoid(steps: int, delay: float) -> list:
             delay, 0]
 
 
+STREAMING = """() => {
+    const step = /Step (\\d+) of 100/.exec(document.querySelector('#sinusoid-status').innerText);
+    return step !== null && Number(step[1]) >= 2;
+}"""
+
+
 def start_run(page) -> None:
-    """Click Adapt and wait for step 2 (under load the run may first wait in the queue). A click that comes
-    before the page has heard that the last run is over is dropped (Gradio's trigger mode 'once'), so while the
-    status still shows that run's end, click again."""
+    """Click Adapt and wait until the run shows step 2 or later (under load the run may first wait in the queue,
+    and a step can go by between two checks). A click that comes before the page has heard that the last run is
+    over is dropped (Gradio's trigger mode 'once'), so while the status still shows that run's end, click
+    again."""
     deadline = time.perf_counter() + 120
     page.locator("#sinusoid-adapt").click()
     while True:
         try:
-            page.wait_for_function("document.querySelector('#sinusoid-status').innerText.includes('Step 2 of 100')",
-                                   timeout=10_000, polling="raf")
+            page.wait_for_function(STREAMING, timeout=10_000, polling="raf")
             return
         except Exception:
             status = page.locator("#sinusoid-status").inner_text()
@@ -89,9 +108,13 @@ def stop_run(page) -> dict:
     times = page.evaluate("""() => {
         const request = performance.getEntriesByType('resource').filter(
             entry => entry.name.includes('/run/predict') && entry.startTime >= window.stopTimes.clicked)[0];
-        return {...window.stopTimes, sent: request ? request.startTime : null, answered: request ? request.responseEnd : null};
+        const during = window.stopTasks.filter(([start, duration]) =>
+            start < window.stopTimes.shown && start + duration > window.stopTimes.clicked);
+        return {...window.stopTimes, sent: request ? request.startTime : null, answered: request ? request.responseEnd : null,
+                longest_task: Math.max(0, ...during.map(([, duration]) => duration))};
     }""")
-    span = {"page_s": (times["shown"] - times["clicked"]) / 1000, "driver_s": seen, "last_update_s": done}
+    span = {"page_s": (times["shown"] - times["clicked"]) / 1000, "driver_s": seen, "last_update_s": done,
+            "longest_page_task_s": times["longest_task"] / 1000}  # of the page's tasks during the span
     if times["sent"] is not None:  # where the time went: the page sending, the server answering, the page drawing
         span.update(to_send_s=(times["sent"] - times["clicked"]) / 1000,
                     server_s=(times["answered"] - times["sent"]) / 1000,
@@ -133,11 +156,12 @@ def load(url: str, sessions: int) -> None:
 
 
 @contextmanager
-def loading(url: str, sessions: int):
-    """The load process while the block runs. Yields a dict whose 'connected' Event is set once every session
+def loading(url: str, sessions: int, nice: int = LOAD_NICE):
+    """The load process, at CPU priority `nice`, while the block runs. Yields a dict whose 'connected' Event is set once every session
     has connected, and which gets the 'runs' and 'failed' counts at the end."""
     process = subprocess.Popen([sys.executable, "-m", "bench.stop_latency", "--load", url, "--sessions",
-                                str(sessions)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                str(sessions)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: os.nice(nice))
     counts = {"connected": threading.Event()}
 
     def read() -> None:
@@ -157,7 +181,7 @@ def loading(url: str, sessions: int):
         reader.join(timeout=10)
 
 
-def measure(sessions: int, tries: int) -> dict:
+def measure(sessions: int, tries: int, load_nice: int = LOAD_NICE) -> dict:
     from playwright.sync_api import sync_playwright
 
     with server(TORCH_THREADS, COMPUTE_SLOTS, OPEN_RUNS) as (url, _), sync_playwright() as playwright:
@@ -174,7 +198,7 @@ def measure(sessions: int, tries: int) -> dict:
             start_run(page)
             alone.append(stop_run(page))
         start_run(page)  # the run is streaming; then the other sessions arrive
-        with loading(url, sessions) as counts:
+        with loading(url, sessions, load_nice) as counts:
             began = time.perf_counter()
             time.sleep(2)
             for _ in range(tries):  # the first while they connect; the next runs start under the load
@@ -184,7 +208,7 @@ def measure(sessions: int, tries: int) -> dict:
                 loaded.append({**stop_run(page), "after_s": time.perf_counter() - began, "all_connected": connected})
         browser.close()
     page_times = [row["page_s"] for row in alone + loaded]
-    return {"alone": alone, "under_load": loaded, "sessions": sessions, "load_runs": counts["runs"],
+    return {"alone": alone, "under_load": loaded, "sessions": sessions, "load_nice": load_nice, "load_runs": counts["runs"],
             "load_runs_failed": counts["failed"],
             "median_alone_s": statistics.median(row["page_s"] for row in alone),
             "median_under_load_s": statistics.median(row["page_s"] for row in loaded), "worst_s": max(page_times)}
@@ -195,21 +219,24 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--tries", type=int, default=3)
+    parser.add_argument("--load-nice", type=int, default=LOAD_NICE,
+                        help=f"CPU priority of the load process (default {LOAD_NICE}; 0: the same as the server's)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)  # the load process's own entry
     args = parser.parse_args(argv)
     if args.load:
         load(args.load, args.sessions)
         return 0
-    result = measure(args.sessions, args.tries)
+    result = measure(args.sessions, args.tries, args.load_nice)
 
     def seconds(rows: list[dict], key: str) -> str:
-        return ", ".join(f"{row[key]:.2f}" for row in rows)
+        return ", ".join(f"{row[key]:.2f}" if key in row else "?" for row in rows)
 
     print(f"Stop showed in the page {seconds(result['alone'], 'page_s')} s after the click alone, and "
           f"{seconds(result['under_load'], 'page_s')} s with {args.sessions} sessions loading the server "
           f"({sum(not row['all_connected'] for row in result['under_load'])} of them before all had connected) "
-          f"({result['load_runs']} runs meanwhile, {result['load_runs_failed']} failed). As the driver saw it: "
+          f"({result['load_runs']} runs meanwhile, {result['load_runs_failed']} failed); the server's part of it: "
+          f"{seconds(result['under_load'], 'server_s')} s. As the driver saw it: "
           f"{seconds(result['alone'], 'driver_s')} s and {seconds(result['under_load'], 'driver_s')} s. The run's "
           f"last update: {seconds(result['alone'], 'last_update_s')} s and "
           f"{seconds(result['under_load'], 'last_update_s')} s.", file=sys.stderr)

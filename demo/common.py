@@ -159,13 +159,12 @@ def at_once(control):
     return at_once_control
 
 
-def wire_playback(run, playback: gr.State, pause: gr.Button, step_button: gr.Button, stop_button: gr.Button,
-                  status: gr.Markdown) -> None:
-    """Pause, Step and Stop act on the running stream at once (outside the queue; Stop also says where it
-    stopped), and a run that is over, however it ended, leaves the button reading Pause."""
+def wire_playback(run, playback: gr.State, pause: gr.Button, step_button: gr.Button, stop_button: gr.Button) -> None:
+    """Pause, Step and Stop act on the running stream at once (outside the queue; the run's own next update
+    says what they did), and a run that is over, however it ended, leaves the button reading Pause."""
     from demo.session import step_once, stop, toggle_pause
 
     pause.click(at_once(toggle_pause), playback, pause, api_name=False, queue=False)
     step_button.click(at_once(step_once), playback, pause, api_name=False, queue=False)
-    stop_button.click(at_once(stop), playback, [pause, status], api_name=False, queue=False)
+    stop_button.click(at_once(stop), playback, pause, api_name=False, queue=False)
     run.then(lambda: text("control.pause"), None, pause, api_name=False, queue=False)

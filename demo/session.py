@@ -141,9 +141,12 @@ def step_once(playback: Playback) -> str:
     return text("control.resume")
 
 
-def stop(playback: Playback) -> tuple[str, str]:
-    """Finish the run at the current step: the Pause button's label, and the status to show at once (the
-    run's own last update follows; Stop answers outside the queue, so it shows even while others compute)."""
+def stop(playback: Playback) -> str:
+    """Finish the run at the current step; the Pause button's label.
+
+    The run itself says it stopped, in its next update (within STOP_CHECK_S): the status has one source.
+    When Stop also wrote it, its answer could reach the page after the run's last line and overwrite it.
+    """
     playback.stopped = True
     playback.paused = False
-    return text("control.pause"), text("run.stopping", step=playback.shown)
+    return text("control.pause")

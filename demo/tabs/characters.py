@@ -315,7 +315,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
                       api_name="adapt_characters", show_progress="hidden", **COMPUTE)  # the stream shows progress
     run.failure(cleared, None, [probabilities, losses, distances, status, replay_slider], api_name=False,
                 queue=False)
-    wire_playback(run, playback, pause, step_button, stop_button, status)
+    wire_playback(run, playback, pause, step_button, stop_button)
     for event in (replay_slider.release, replay_slider.input):  # dragging; typing a step and Enter; arrow keys
         event(replay, [run_state, replay_slider], [probabilities, losses, distances, status], api_name=False,
               trigger_mode="always_last", **LIGHT)

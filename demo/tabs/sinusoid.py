@@ -245,7 +245,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
                       [curves, losses, path, status, run_state, scrub_slider, device], api_name="adapt_sinusoid",
                       show_progress="hidden", **COMPUTE)  # the stream itself shows progress, step by step
     run.failure(cleared, None, [curves, losses, path, status, scrub_slider], api_name=False, queue=False)
-    wire_playback(run, playback, pause, step_button, stop_button, status)
+    wire_playback(run, playback, pause, step_button, stop_button)
     scrub_slider.release(scrub, [run_state, scrub_slider], [curves, losses, path], api_name="replay_sinusoid",
                          **LIGHT)
     scrub_slider.input(scrub, [run_state, scrub_slider], [curves, losses, path], api_name=False,
