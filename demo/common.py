@@ -159,12 +159,20 @@ def at_once(control):
     return at_once_control
 
 
-def wire_playback(run, playback: gr.State, pause: gr.Button, step_button: gr.Button, stop_button: gr.Button) -> None:
-    """Pause, Step and Stop act on the running stream at once (outside the queue; the run's own next update
-    says what they did), and a run that is over, however it ended, leaves the button reading Pause."""
-    from demo.session import step_once, stop, toggle_pause
+def wire_playback(run, playback: gr.State, pause: gr.Button, step_button: gr.Button, stop_button: gr.Button,
+                  status: gr.Markdown, run_state: gr.State) -> None:
+    """Pause, Step and Stop act on the running stream at once (outside the queue; Stop also says where it
+    stopped), and a run that is over, however it ended, leaves the button reading Pause.
+
+    Stop's answer and the run's stream reach the page by two ways, in no set order: under load the
+    answer was seen to land after the run's last update and leave "Stopped at step k." in place of
+    the run's last line. So once a run has ended well, its last line (kept in `run_state`) is shown
+    again, by a request the page sends only after the run is over.
+    """
+    from demo.session import last_line, step_once, stop, toggle_pause
 
     pause.click(at_once(toggle_pause), playback, pause, api_name=False, queue=False)
     step_button.click(at_once(step_once), playback, pause, api_name=False, queue=False)
-    stop_button.click(at_once(stop), playback, pause, api_name=False, queue=False)
+    stop_button.click(at_once(stop), playback, [pause, status], api_name=False, queue=False)
     run.then(lambda: text("control.pause"), None, pause, api_name=False, queue=False)
+    run.success(at_once(last_line), run_state, status, api_name=False, queue=False)

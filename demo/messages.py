@@ -345,6 +345,7 @@ The small pictures are the 28×28 inputs the network actually sees.
     "input.list_separator": {"en": "; "},
     # ---------------------------------------------------------------- runs
     "run.stopped": {"en": "Stopped."},
+    "run.stopping": {"en": "Stopped at step {step}."},
     "run.pause_expired": {"en": "Paused for over {seconds:.0f} s, so the run ended here."},
     "run.time_limit": {"en": "The run reached its time limit of {seconds:.0f} s and ended here."},
     "run.diverged": {"en": "α is too large for {subject}: the support loss grew ×{factor} in {steps} step(s), "

@@ -141,12 +141,17 @@ def step_once(playback: Playback) -> str:
     return text("control.resume")
 
 
-def stop(playback: Playback) -> str:
-    """Finish the run at the current step; the Pause button's label.
+def stop(playback: Playback) -> tuple[str, str]:
+    """Finish the run at the current step: the Pause button's label, and the status to show at once.
 
-    The run itself says it stopped, in its next update (within STOP_CHECK_S): the status has one source.
-    When Stop also wrote it, its answer could reach the page after the run's last line and overwrite it.
+    Stop answers outside the queue, so this shows even while others compute; the run's own updates
+    follow (see `demo.common.wire_playback` for why its last line cannot be lost to this answer).
     """
     playback.stopped = True
     playback.paused = False
-    return text("control.pause")
+    return text("control.pause"), text("run.stopping", step=playback.shown)
+
+
+def last_line(state: dict | None):
+    """The status a finished run ended with (its state's 'status'), to show once more after it is over."""
+    return state["status"] if state and "status" in state else None

@@ -15,7 +15,7 @@ from core.checkpoints import write_manifest
 from core.omniglot import DownloadFailed
 from demo import build_app, inputs
 from demo.messages import Problem
-from demo.session import FRAME_S, MIN_STEP_S, Playback, step_once, toggle_pause
+from demo.session import FRAME_S, MIN_STEP_S, Playback, last_line, step_once, toggle_pause
 from demo.store import CheckpointStore, card_summary
 from demo.tabs import characters, sinusoid
 from tests.demo_fixtures import character_sketch, make_assets
@@ -71,6 +71,7 @@ def test_sinusoid_adapt_streams_every_step_and_ends_with_the_path(store):
     curves = figure(updates[-1][0])
     assert any(trace.name == "f(x; φ_4)" for trace in curves.data)
     assert "In distribution" in updates[-1][3]
+    assert last_line(state) == updates[-1][3]  # shown again once the run is over (demo.common.wire_playback)
     replay = sinusoid.scrub(state, 2)
     assert figure(replay[0]).layout.title.text.startswith("step 2")
 
@@ -189,6 +190,7 @@ def test_characters_add_and_adapt(store):
     assert [bar.name for bar in probabilities.data] == ["θ (before)", "φ_3"]
     assert sum(probabilities.data[1].y) == pytest.approx(1.0, rel=1e-5)
     assert "Done: 3 step(s)" in updates[-1][3] and updates[-1][5]["interactive"]
+    assert last_line(updates[-1][6]) == updates[-1][3] and last_line(None) is None
     again = characters.replay(updates[-1][6], 1)  # the replay slider redraws step 1 from the session's state
     assert [bar.name for bar in figure(again[0]).data] == ["θ (before)", "φ_1"] and "Step 1 of 3" in again[3]
     assert figure(again[0]).data[1].y == figure(updates[1][0]).data[1].y

@@ -158,5 +158,6 @@ def test_characters_pause_and_step(page):
     assert f"Step {paused_at + 1} of 6" in status.inner_text()
     page.locator("#characters-stop").click()
     seen = watch_status(page, "#characters-status", "after step", timeout=20)
+    assert f"Stopped at step {paused_at + 1}." in seen  # Stop's own answer, at once
     assert "Stopped. The query looks most like" in seen[-1] and f"after step {paused_at + 1}" in seen[-1]
     expect(page.locator("#characters-pause")).to_have_text("Pause")  # a run over is not paused

@@ -177,6 +177,7 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
         note = divergence_note(records, text("characters.subject"))
     else:
         note = text("characters.done", steps=done, name=name, probability=probability)
+    state["status"] = note
     yield (*render(state, done)[:3], note, gr.skip(), gr.update(maximum=max(done, 1), value=done, interactive=done > 0),
            state, badge(store.device, mean_step_time(records[: done + 1])))
 
@@ -315,7 +316,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
                       api_name="adapt_characters", show_progress="hidden", **COMPUTE)  # the stream shows progress
     run.failure(cleared, None, [probabilities, losses, distances, status, replay_slider], api_name=False,
                 queue=False)
-    wire_playback(run, playback, pause, step_button, stop_button)
+    wire_playback(run, playback, pause, step_button, stop_button, status, run_state)
     for event in (replay_slider.release, replay_slider.input):  # dragging; typing a step and Enter; arrow keys
         event(replay, [run_state, replay_slider], [probabilities, losses, distances, status], api_name=False,
               trigger_mode="always_last", **LIGHT)

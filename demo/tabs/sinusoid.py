@@ -109,7 +109,8 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
     if model.reads_support:  # one record: the black box's forward pass
         trace["records"] = records
         curves, losses, _ = render(state, 0)
-        yield (curves, losses, None, f"{status} {text('sinusoid.blackbox')}", state,
+        state["status"] = f"{status} {text('sinusoid.blackbox')}"
+        yield (curves, losses, None, state["status"], state,
                gr.update(maximum=1, value=0, interactive=False), badge(store.device))
         return
 
@@ -128,7 +129,8 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
         status += " " + divergence_note(trace["records"], text("sinusoid.subject"))
     state["landscape"] = compute_landscape(model, theta, task, replace(cfg, steps=done))
     curves, losses, path = render(state, done)
-    yield (curves, losses, path, f"{status} {text('sinusoid.done', steps=done)}", state,
+    state["status"] = f"{status} {text('sinusoid.done', steps=done)}"
+    yield (curves, losses, path, state["status"], state,
            gr.update(maximum=max(done, 1), value=done, interactive=done > 0),
            badge(store.device, mean_step_time(trace["records"])))
 
@@ -245,7 +247,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
                       [curves, losses, path, status, run_state, scrub_slider, device], api_name="adapt_sinusoid",
                       show_progress="hidden", **COMPUTE)  # the stream itself shows progress, step by step
     run.failure(cleared, None, [curves, losses, path, status, scrub_slider], api_name=False, queue=False)
-    wire_playback(run, playback, pause, step_button, stop_button)
+    wire_playback(run, playback, pause, step_button, stop_button, status, run_state)
     scrub_slider.release(scrub, [run_state, scrub_slider], [curves, losses, path], api_name="replay_sinusoid",
                          **LIGHT)
     scrub_slider.input(scrub, [run_state, scrub_slider], [curves, losses, path], api_name=False,
