@@ -44,6 +44,7 @@ LOAD_NICE = 10  # the load's own CPU work yields to the server's and the browser
 WATCH_STOP = """() => {
     const status = document.querySelector('#sinusoid-status');
     window.stopTimes = {};
+    performance.clearResourceTimings();  // the buffer keeps 250 entries, and the Stop request's must fit
     window.stopTasks = [];  // the page's long tasks (over 50 ms), to tell a busy page from a slow answer
     if (window.stopTaskObserver) window.stopTaskObserver.disconnect();
     window.stopTaskObserver = new PerformanceObserver(list => window.stopTasks.push(
