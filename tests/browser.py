@@ -40,16 +40,38 @@ def draw(page, container: str, points: list[tuple[float, float]]) -> None:
     time.sleep(0.3)
 
 
+RECORD_STATUS = """selector => {
+    window.statusSeen = window.statusSeen || {};
+    if (window.statusSeen[selector]) return;
+    const node = document.querySelector(selector);
+    const seen = window.statusSeen[selector] = [node.innerText];
+    seen.observer = new MutationObserver(() => {
+        if (node.innerText !== seen[seen.length - 1]) seen.push(node.innerText);
+    });
+    seen.observer.observe(node, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def record_status(page, selector: str) -> None:
+    """Record in the page every text the status at `selector` shows from now on, however briefly (for
+    `watch_status`; call it before the action whose first answer matters)."""
+    page.evaluate(RECORD_STATUS, selector)
+
+
 def watch_status(page, selector: str, until: str, timeout: float = 90.0) -> list[str]:
-    """Every distinct text the status shows until it contains `until`."""
-    seen: list[str] = []
+    """Every distinct text the status shows until it contains `until`, as the page recorded it."""
+    record_status(page, selector)
     deadline = time.time() + timeout
+    seen: list[str] = []
     while time.time() < deadline:
-        text = page.locator(selector).inner_text()
-        if text and (not seen or seen[-1] != text):
-            seen.append(text)
-        if until in text:
-            return seen
+        seen = [text for text in page.evaluate("selector => window.statusSeen[selector]", selector) if text]
+        done = [index for index, text in enumerate(seen) if until in text]
+        if done:
+            page.evaluate("""selector => {  // the next watch starts afresh
+                window.statusSeen[selector].observer.disconnect();
+                delete window.statusSeen[selector];
+            }""", selector)
+            return seen[: done[0] + 1]
         time.sleep(0.03)
     raise AssertionError(f"'{until}' never appeared; saw {seen}")
 

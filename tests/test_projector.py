@@ -9,7 +9,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from tests.browser import SHAPES, add_three_classes, draw, open_page, watch_status
+from tests.browser import SHAPES, add_three_classes, draw, open_page, record_status, watch_status
 
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None and os.environ.get("CI"):
@@ -156,6 +156,7 @@ def test_characters_pause_and_step(page):
     expect(status).to_contain_text(f"Step {paused_at + 1} of 6", timeout=10_000)
     page.wait_for_timeout(2500)
     assert f"Step {paused_at + 1} of 6" in status.inner_text()
+    record_status(page, "#characters-status")  # Stop's own answer shows only until the run's follows
     page.locator("#characters-stop").click()
     seen = watch_status(page, "#characters-status", "after step", timeout=20)
     assert f"Stopped at step {paused_at + 1}." in seen  # Stop's own answer, at once
