@@ -139,10 +139,11 @@ def playback_buttons(tab: str, min_width: int) -> tuple[gr.Button, gr.Button, gr
 
 
 def replay_range(last: int) -> dict:
-    """The replay slider as a run starts to stream: steps 0 … last, not draggable until the run is over.
+    """The replay slider at step 0 of 0 … last, not draggable: as a run starts to stream (until it is over), and
+    with last = 0 where there is no run to replay.
 
-    Sent once; the frames that follow send only the step, since Gradio builds a component afresh for
-    each update of its settings, on its event loop.
+    Sent once per run; the frames that follow send only the step, since Gradio builds a component
+    afresh for each update of its settings, on its event loop.
     """
     return gr.update(maximum=max(last, 1), value=0, interactive=False)
 

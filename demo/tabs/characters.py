@@ -14,8 +14,8 @@ from core.registry import inner_config
 from core.trace import trace_records
 from demo import inputs, plots
 from demo.data import OmniglotImages
-from demo.common import (badge, checked_number, gpu, mean_step_time, picture_file, playback_buttons, replay_range, slider,
-                         wire_playback)
+from demo.common import (badge, checked_number, gpu, mean_step_time, picture_file, playback_buttons, replay_range,
+                         slider, wire_playback)
 from demo.errors import excerpt
 from demo.limits import LIMITS
 from demo.messages import Problem, text
@@ -202,7 +202,7 @@ def render(state: dict, step: int) -> tuple:
 def cleared() -> tuple:
     """What a failed run leaves on screen: empty plots and status (the error itself is shown apart), no replay."""
     return (plots.empty_figure(text("characters.probabilities.empty")), None, None, "",
-            gr.update(value=0, maximum=1, interactive=False))
+            replay_range(0))
 
 
 def replay(state: dict | None, step):

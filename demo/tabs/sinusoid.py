@@ -111,7 +111,7 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
         curves, losses, _ = render(state, 0)
         state["status"] = f"{status} {text('sinusoid.blackbox')}"
         yield (curves, losses, None, state["status"], state,
-               gr.update(maximum=1, value=0, interactive=False), badge(store.device))
+               replay_range(0), badge(store.device))
         return
 
     def frame(k: int):  # no path plot until the steps are over (an empty output costs Gradio less than a no-op);
@@ -156,7 +156,7 @@ def click_point(points, event: gr.SelectData):
 def cleared() -> tuple:
     """What a failed run leaves on screen: empty plots and status (the error itself is shown apart), no replay."""
     return (plots.empty_figure(text("sinusoid.curves.empty")), None, None, "",
-            gr.update(value=0, maximum=1, interactive=False))
+            replay_range(0))
 
 
 def clear_points():
