@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import orjson
 import plotly.graph_objects as go
@@ -17,7 +18,10 @@ TRUE = "#16a34a"  # green: the true or drawn curve
 SUPPORT = "#dc2626"  # red: support points
 QUERY = "#f59e0b"  # amber: query loss
 GHOSTS = 8  # earlier steps drawn as fading ghosts
-LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=45), height=380,
+# margins wide enough for the axes' tick labels and titles, the presentation option's larger text too: plotly's
+# automargin (on in plotly_white) then finds nothing to widen; where it widens one, it lays the figure out and
+# draws it a second time, which took a third of the page's time per streamed frame (docs/RESULTS.md)
+LAYOUT = dict(template="plotly_white", margin=dict(l=84, r=24, t=50, b=64), height=380,
               legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), font=dict(size=13))
 
 
@@ -45,6 +49,22 @@ def fast_figure(data: list[dict], layout: dict) -> PlotData:
     """
     figure = {"data": data, "layout": {**LAYOUT, "template": TEMPLATE, **layout}}
     return PlotData(type="plotly", plot=orjson.dumps(figure, option=orjson.OPT_SERIALIZE_NUMPY).decode())
+
+
+STILL = '{"config":{"staticPlot":true},'  # what `still` puts before a fast figure's '"data":…}'
+
+
+def still(figure: PlotData) -> PlotData:
+    """A fast figure drawn as a still picture (plotly's staticPlot: no hover, zoom or mode bar), which the page
+    draws sooner: the frames streamed while a run plays. Its last frame, a paused run's and replay's are not."""
+    if figure.type != "plotly" or not figure.plot.startswith('{"data":'):  # as fast_figure and plotly write them
+        raise ValueError("still() takes a plotly figure's JSON that starts with its data")
+    return PlotData(type=figure.type, plot=STILL + figure.plot[1:])
+
+
+def stills(outputs: Sequence) -> tuple:
+    """A frame's outputs with each plotly figure in it made `still`."""
+    return tuple(still(output) if isinstance(output, PlotData) else output for output in outputs)
 
 
 def rounded(values: list[float], digits: int = 4) -> list[float | None]:
@@ -146,6 +166,7 @@ def path_figure(landscape: dict, count: int, ends: tuple[str, str], title: str, 
                                 showarrow=True, arrowhead=3, arrowwidth=2, arrowcolor="#f97316", text=""))
     explained = landscape["explained"]
     return fast_figure(data, dict(title=dict(text=title), showlegend=False, annotations=annotations,
+                                  margin={**LAYOUT["margin"], "l": 96, "r": 124},  # PC2's ticks; the colour bar
                                   xaxis=dict(title=dict(text=text("figure.pc1", percent=100 * explained[0])),
                                              range=_fitted(xs)),
                                   yaxis=dict(title=dict(text=text("figure.pc2", percent=100 * explained[1])),
@@ -168,7 +189,7 @@ def probability_figure(trace: dict, step: int, class_names: list[str]) -> PlotDa
     data = [dict(type="bar", x=class_names, y=before, name=text("figure.before"), marker=dict(color="#cbd5e1")),
             dict(type="bar", x=class_names, y=now, name=text("figure.phi_k", step=step),
                  marker=dict(color=colors), text=[f"{p:.0%}" for p in now], textposition="outside")]
-    return fast_figure(data, dict(barmode="group", height=280,
+    return fast_figure(data, dict(barmode="group", height=280, margin={**LAYOUT["margin"], "b": 40},  # no x title
                                   title=dict(text=text("figure.query_title", name=class_names[predicted],
                                                        probability=now[predicted])),
                                   yaxis=dict(range=[0, 1.1], title=dict(text=text("figure.probability")))))

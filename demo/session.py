@@ -22,6 +22,7 @@ from typing import Callable, Generator, Sequence, TypeVar
 
 from core.inner import diverged
 from demo.messages import power_of_ten, text
+from demo.plots import stills
 
 PAUSE_LIMIT_S = 120.0  # a run paused this long ends (its steps are kept, replay works)
 RUN_LIMIT_S = 180.0  # a run ends after this long in all, pauses included
@@ -74,9 +75,10 @@ class Playback:
         self.paused, self.step_budget, self.stopped, self.started = False, 0, False, time.monotonic()
         self.shown = 0
 
-    def hold(self, delay: float, tick: Tick) -> Generator[Wait, None, str | None]:
+    def hold(self, delay: float, tick: Tick, on_pause: Callable[[], Tick | None] = lambda: None
+             ) -> Generator[Wait, None, str | None]:
         """Wait `delay`, then while paused, STOP_CHECK_S at a time with `tick` every TICK_S; why the run ends, or
-        None.
+        None. As a pause begins, on_pause() (when not None) is sent once.
 
         Use as `ending = yield from playback.hold(delay, no_change)` inside a streaming handler
         wrapped by `demo.serving.computes`, which does the sleeping.
@@ -87,7 +89,10 @@ class Playback:
         paused_at = ticked_at = None
         while self.paused and self.step_budget == 0 and not self.stopped:
             now = time.monotonic()
-            paused_at, ticked_at = paused_at or now, ticked_at or now
+            if paused_at is None:
+                paused_at = ticked_at = now
+                yield Wait(0.0, on_pause())
+                continue
             if now - paused_at > PAUSE_LIMIT_S:
                 return PAUSE_EXPIRED
             if now - self.started > RUN_LIMIT_S:
@@ -108,23 +113,36 @@ def play(playback: Playback, count: int, frame: Callable[[int], Sequence], delay
 
     Frames are at least FRAME_S apart: when steps come faster, a frame shows the latest step reached
     (the frames draw every step's loss and the recent curves, so none is lost from view). Step 0, the
-    last step, a step taken with Step and the step a run stops at always get their own frame.
-    Returns (the last k shown, why the run ended early or None). `no_change` is the update a paused
-    run sends while it waits. Use as `shown, ending = yield from play(...)` inside a handler
+    last step and a step taken with Step always get their own frame. While the run plays, its
+    figures are still pictures (`demo.plots.still`: the page draws them sooner); the last step's
+    frame and a paused run's (as the pause begins, and each Step) are interactive. A run that ends
+    early (Stop, an expired pause, the time limit) gets no last frame here, so that nothing is drawn
+    before the page shows that it stopped: the handler's own last update shows that step.
+    Returns (the last step reached, why the run ended early or None). `no_change` is the update a
+    paused run sends while it waits. Use as `done, ending = yield from play(...)` inside a handler
     wrapped by `demo.serving.computes`, which does the sleeping.
     """
     playback.start()
-    yield frame(0)
+    still_shown = False  # the step shown is a still picture
+
+    def show(step: int, still: bool) -> Sequence:
+        nonlocal still_shown
+        still_shown = still
+        return stills(frame(step)) if still else frame(step)
+
+    def on_pause() -> Sequence | None:  # the step shown, interactive, unless it already is
+        return show(playback.shown, still=False) if still_shown else None
+
+    yield show(0, still=count > 1)
     shown_at = time.monotonic()
     for k in range(1, count):
-        ending = yield from playback.hold(max(delay, MIN_STEP_S), no_change)
-        if ending or k == count - 1 or playback.paused or time.monotonic() - shown_at >= FRAME_S:
-            step = k - 1 if ending else k  # an ending keeps the step reached before it
-            if step > playback.shown:
-                yield frame(step)
-                playback.shown, shown_at = step, time.monotonic()
+        ending = yield from playback.hold(max(delay, MIN_STEP_S), no_change, on_pause)
         if ending:
-            return k - 1, ending
+            return k - 1, ending  # an ending keeps the step reached before it
+        last = k == count - 1
+        if last or playback.paused or time.monotonic() - shown_at >= FRAME_S:
+            yield show(k, still=not (last or playback.paused))
+            playback.shown, shown_at = k, time.monotonic()
     return count - 1, None
 
 

@@ -30,6 +30,11 @@ def figure(value):
     return value
 
 
+def is_still(value) -> bool:
+    """Whether a streamed figure (a PlotData) is drawn as a still picture: plotly's staticPlot in its config."""
+    return bool(json.loads(value.plot).get("config", {}).get("staticPlot", False))
+
+
 def run_tool(module: str, *args: str) -> subprocess.CompletedProcess:
     """`python -m <module> <args>` from the project root, as a person runs a benchmark tool (the tests do not
     import bench)."""

@@ -19,7 +19,7 @@ from demo.session import FRAME_S, MIN_STEP_S, Playback, last_line, step_once, to
 from demo.store import CheckpointStore, card_summary
 from demo.tabs import characters, sinusoid
 from tests.demo_fixtures import character_sketch, make_assets
-from tests.helpers import figure
+from tests.helpers import figure, is_still
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,11 @@ def test_sinusoid_adapt_streams_every_step_and_ends_with_the_path(store):
     state = updates[-1][4]
     assert [r["step"] for r in state["trace"]["records"]] == [0, 1, 2, 3, 4]
     assert updates[0][2] is None and updates[-1][2] is not None  # the path figure at the end, none before
-    curves = figure(updates[-1][0])
+    # still pictures while the steps play; the last step's frame interactive, and not sent a second time
+    assert [(is_still(curves), is_still(losses)) for curves, losses, *_ in updates[:-1]] == [(True, True)] * 4 + [
+        (False, False)]
+    assert updates[-1][:2] == (gr.skip(), gr.skip()) and not is_still(updates[-1][2])
+    curves = figure(updates[-2][0])
     assert any(trace.name == "f(x; φ_4)" for trace in curves.data)
     assert "In distribution" in updates[-1][3]
     assert last_line(state) == updates[-1][3]  # shown again once the run is over (demo.common.wire_playback)
@@ -114,6 +118,12 @@ def test_streamed_figures_send_the_json_plotly_itself_would(store):
     ours = plots.fast_figure(data, layout)
     plotlys = go.Figure(data=data, layout={**plots.LAYOUT, "template": plots.TEMPLATE, **layout}, _validate=False)
     assert json.loads(ours.plot) == json.loads(plotlys.to_json())
+    still = json.loads(plots.still(ours).plot)  # the same figure, for plotly's staticPlot
+    still_config = still.pop("config")
+    assert still_config == {"staticPlot": True} and still == json.loads(ours.plot) and not is_still(ours)
+    assert json.loads(plots.still(PlotData(type="plotly", plot=plotlys.to_json())).plot)["config"] == still_config
+    with pytest.raises(ValueError, match="starts with its data"):  # the JSON is spliced, not parsed: say so
+        plots.still(PlotData(type="plotly", plot='{"layout": {}, "data": []}'))
     updates = list(sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "maml", 0.01, 12, 0.0, 0,
                                            Playback()))
     streamed = [value for update in updates for value in update if isinstance(value, PlotData)]
@@ -123,6 +133,27 @@ def test_streamed_figures_send_the_json_plotly_itself_would(store):
         assert [trace.get("y") for trace in sent["data"]] == [None if trace.y is None else list(trace.y)
                                                              for trace in validated.data]
     assert updates[0][2] is None and updates[-1][2] is not None  # no path plot until the steps are over
+
+
+def test_a_paused_run_shows_its_step_interactive_and_each_step_it_lets_through(store):
+    """Still pictures only while a run plays: as a pause begins, the step shown comes again as interactive figures
+    (hover, zoom), a step let through with Step is interactive too, and a resumed run plays still pictures again."""
+    playback = Playback()
+    run = sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "maml", 0.01, 6, FRAME_S, 0, playback)
+    first = next(run)
+    assert is_still(first[0]) and is_still(first[1]) and "Step 0 of 6" in first[3]
+    toggle_pause(playback)
+    paused = next(run)  # the delay and the pause are slept in the handler; then the step shown, interactive
+    assert not is_still(paused[0]) and not is_still(paused[1]) and "Step 0 of 6" in paused[3]
+    assert figure(paused[0]).layout.title.text == figure(first[0]).layout.title.text
+    step_once(playback)
+    stepped = next(run)
+    assert not is_still(stepped[0]) and "Step 1 of 6" in stepped[3]
+    toggle_pause(playback)  # resume
+    resumed = next(run)
+    assert is_still(resumed[0]) and "Step 2 of 6" in resumed[3]
+    rest = list(run)
+    assert [is_still(update[0]) for update in rest[:-1]] == [True] * 3 + [False] and "Done: 6" in rest[-1][3]
 
 
 def test_black_box_gives_one_prediction(store):
@@ -138,6 +169,8 @@ def test_stop_keeps_the_steps_so_far(store):
     playback.stopped = True
     rest = list(run)
     assert "Stopped" in rest[-1][3] and len(rest[-1][4]["trace"]["records"]) < 20  # 50 steps at 50 a second
+    assert len(rest) == 2 and rest[0][:3] == (gr.skip(),) * 3 and "Stopped" in rest[0][3]  # said before any drawing
+    assert not any(map(is_still, rest[-1][:3]))  # then the step it stopped at, interactive, and the path
 
 
 def test_pause_and_step_release_one_step_at_a_time():
@@ -186,7 +219,9 @@ def test_characters_add_and_adapt(store):
     updates = list(characters.adapt_characters(store, 3, 1, character_sketch(1), "maml", 0.4, 3, FRAME_S, support,
                                                Playback()))
     assert len(updates) == 5  # every step's frame, then the summary
-    probabilities = figure(updates[-1][0])
+    assert all(map(is_still, updates[1][:3])) and not any(map(is_still, updates[-2][:3]))
+    assert updates[-1][:3] == (gr.skip(),) * 3  # the last frame showed step 3's figures already
+    probabilities = figure(updates[-2][0])
     assert [bar.name for bar in probabilities.data] == ["θ (before)", "φ_3"]
     assert sum(probabilities.data[1].y) == pytest.approx(1.0, rel=1e-5)
     assert "Done: 3 step(s)" in updates[-1][3] and updates[-1][5]["interactive"]
@@ -343,9 +378,12 @@ def test_a_diverging_run_ends_with_its_finite_steps_a_note_and_a_working_replay(
     exponent = round(math.log10(growth))
     superscript = str(exponent).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
     assert exponent >= 6 and f"grew ×10{superscript} in {len(records) - 1} step(s)" in final[3]
-    y_range = figure(final[0]).layout.yaxis.range  # the view stays on the task, not on the diverged curve
+    last_frame = updates[-2]  # its last finite step, interactive (the last update adds the path)
+    assert final[:2] == (gr.skip(), gr.skip()) and not is_still(last_frame[0])
+    assert f"Step {len(records) - 1} of" in last_frame[3]
+    y_range = figure(last_frame[0]).layout.yaxis.range  # the view stays on the task, not on the diverged curve
     assert -60 < y_range[0] < y_range[1] < 60
-    ticks = figure(final[1]).layout.yaxis
+    ticks = figure(last_frame[1]).layout.yaxis
     assert ticks.type == "log" and ticks.dtick == 1 and ticks.exponentformat == "power"  # plain decades
 
 

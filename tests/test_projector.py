@@ -89,6 +89,40 @@ def test_the_presentation_option_enlarges_plot_text_and_lines(page):
                                                                           line_after)
 
 
+PLOTLY_STATE = """(selector) => {
+    const plot = document.querySelector(selector + ' .js-plotly-plot'), layout = plot._fullLayout;
+    return {widened: ['l', 'r', 't', 'b'].filter(side => Math.round(layout._size[side]) > layout.margin[side]),
+            still: Boolean(plot._context.staticPlot)};
+}"""
+
+
+def test_streamed_figures_are_still_while_a_run_plays_and_plotly_lays_them_out_once(page):
+    """While a run plays, its figures are still pictures (plotly's staticPlot), interactive once it is over; and in
+    both modes plotly's automargin finds no margin of theirs to widen (where it widens one, it lays the figure out
+    and draws it a second time, for every streamed frame)."""
+    import re
+
+    from playwright.sync_api import expect
+
+    set_number(page, "#sinusoid-steps", 40)
+    set_number(page, "#sinusoid-delay", 0.3)
+    status, title = page.locator("#sinusoid-status"), page.locator("#sinusoid-curves .gtitle")
+    for presentation in (False, True):
+        if presentation:
+            page.locator("#presentation input").check()
+        page.locator("#sinusoid-adapt").click()
+        expect(status).to_contain_text("of 40", timeout=60_000)
+        expect(title).to_contain_text(re.compile(r"step [1-9]"), timeout=30_000)
+        playing = {plot: page.evaluate(PLOTLY_STATE, plot) for plot in ("#sinusoid-curves", "#sinusoid-losses")}
+        page.locator("#sinusoid-stop").click()
+        expect(status).to_contain_text("Done", timeout=30_000)
+        expect(page.locator("#sinusoid-path .js-plotly-plot")).to_be_visible()
+        done = {plot: page.evaluate(PLOTLY_STATE, plot) for plot in ("#sinusoid-curves", "#sinusoid-losses")}
+        assert all(state["still"] for state in playing.values()), (presentation, playing)
+        assert not any(state["still"] for state in done.values()), (presentation, done)
+        assert not any(state["widened"] for state in [*playing.values(), *done.values()]), (presentation, playing, done)
+
+
 def test_replay_redraws_from_a_typed_step_and_the_arrow_keys(page):
     from playwright.sync_api import expect
 

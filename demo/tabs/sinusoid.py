@@ -128,7 +128,9 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
     elif done < steps:
         status += " " + divergence_note(trace["records"], text("sinusoid.subject"))
     state["landscape"] = compute_landscape(model, theta, task, replace(cfg, steps=done))
-    curves, losses, path = render(state, done)
+    # a run that ran to its end showed step `done` in play's last frame, interactive; one that ended early did not
+    curves, losses, path = (render(state, done) if ending else
+                            (gr.skip(), gr.skip(), plots.landscape_figure(state["landscape"], done)))
     state["status"] = f"{status} {text('sinusoid.done', steps=done)}"
     yield (curves, losses, path, state["status"], state,
            gr.update(maximum=max(done, 1), value=done, interactive=done > 0),
