@@ -56,7 +56,7 @@ STILL = '{"config":{"staticPlot":true},'  # what `still` puts before a fast figu
 
 def still(figure: PlotData) -> PlotData:
     """A fast figure drawn as a still picture (plotly's staticPlot: no hover, zoom or mode bar), which the page
-    draws sooner: the frames streamed while a run plays. Its last frame, a paused run's and replay's are not."""
+    draws sooner: the frames streamed while a run plays. A run's last frame, a paused run's and replay's are not."""
     if figure.type != "plotly" or not figure.plot.startswith('{"data":'):  # as fast_figure and plotly write them
         raise ValueError("still() takes a plotly figure's JSON that starts with its data")
     return PlotData(type=figure.type, plot=STILL + figure.plot[1:])

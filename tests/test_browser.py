@@ -13,6 +13,7 @@ from demo import build_app
 from demo.store import CheckpointStore
 from tests.browser import FLAGS, SHAPES, add_three_classes, draw, open_page, watch_status
 from tests.demo_fixtures import make_assets, served
+from tests.helpers import is_still
 
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None and os.environ.get("CI"):
@@ -129,7 +130,9 @@ def test_a_paused_run_holds_no_compute_slot(tmp_path):
     run = sinusoid.adapt_sinusoid(store, "sine", 2.0, 1.0, 5, None, [], "maml", 0.01, 20, 0.0, 0, controls)
     next(run)  # step 0
     controls.paused = True
-    ticks = [next(run) for _ in range(3)]  # no-op updates while paused
+    shown_again = next(run)  # as the pause begins, the step shown comes again, interactive
+    assert "Step 0 of 20" in shown_again[3] and not is_still(shown_again[0])
+    ticks = [next(run) for _ in range(3)]  # then no-op updates while paused
     assert all(all(isinstance(output, dict) and output.get("__type__") == "update" for output in tick)
                for tick in ticks)
     free = [PROCESS["compute"].acquire(blocking=False) for _ in range(COMPUTE_SLOTS)]

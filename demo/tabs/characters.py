@@ -177,8 +177,10 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
         note = divergence_note(records, text("characters.subject"))
     else:
         note = text("characters.done", steps=done, name=name, probability=probability)
-    state["status"] = note  # a run that ran to its end showed step `done` in play's last frame; one that ended early not
-    yield (*(render(state, done)[:3] if ending else NO_CHANGE[:3]), note, gr.skip(), gr.update(maximum=max(done, 1), value=done, interactive=done > 0),
+    state["status"] = note
+    # a run that ran to its end showed step `done` in play's last frame, interactive; one that ended early did not
+    figures = render(state, done)[:3] if ending else NO_CHANGE[:3]
+    yield (*figures, note, gr.skip(), gr.update(maximum=max(done, 1), value=done, interactive=done > 0),
            state, badge(store.device, mean_step_time(records[: done + 1])))
 
 
