@@ -9,6 +9,7 @@ QUEUE_SIZE waiting events a user is told the app is busy and to try again.
 """
 from __future__ import annotations
 
+import datetime
 import functools
 import gc
 import importlib.util
@@ -134,10 +135,44 @@ class LazySession(SessionState):
 
     def __init__(self, blocks: gr.Blocks):
         self.app_blocks = blocks.blocks
+        self.outdated: set[int] = set()  # blocks set since their config was last made
         super().__init__(SimpleNamespace(default_config=blocks.default_config, blocks={}))  # no config made yet
+
+    def __setitem__(self, key: int, value) -> None:
+        """Gradio's, with the block's config made when it is next read.
+
+        Gradio remakes a block's config whenever an event sets it: every gr.State output, and every
+        update, gr.skip() included, which builds the component afresh and makes its config twice, each
+        time writing its data model's JSON schema three times with pydantic (about 10 ms for a plot or
+        an image, per streamed frame). Only a deep link (`components`) and a value set later read them.
+        """
+        block = self.blocks_config.blocks.get(key)
+        if isinstance(block, gr.State):
+            self._state_ttl[key] = (block.time_to_live, datetime.datetime.now())
+            self.state_data[key] = value
+        else:
+            self.blocks_config.blocks[key] = value
+        if block:
+            self.outdated.add(key)
+
+    def _update_config(self, key: int) -> None:
+        """Gradio's, made when it is next read (see `__setitem__`)."""
+        if self[key] is not None:
+            self.outdated.add(key)
+
+    def _update_value_in_config(self, key: int, value) -> None:
+        self._make_configs({key} & self.outdated)
+        super()._update_value_in_config(key, value)
+
+    def _make_configs(self, keys: set[int]) -> None:
+        """The configs of `keys`, from their blocks as they are now."""
+        for key in sorted(keys):
+            self.config_values[key] = self.blocks_config.config_for_block(key, [], self.blocks_config.blocks[key])
+        self.outdated -= keys
 
     @property
     def components(self):
+        self._make_configs(set(self.outdated))
         made = self.config_values
         self.config_values = {**{key: made[key] if key in made else self.blocks_config.config_for_block(key, [], block)
                                  for key, block in self.blocks_config.blocks.items() if key in self.app_blocks},

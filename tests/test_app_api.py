@@ -169,8 +169,9 @@ def test_meta_train_cancelled_through_the_api_keeps_what_it_learned(client):
 
 
 def test_sessions_make_their_block_configs_when_needed_and_list_what_gradios_own_would():
-    """A served app's sessions are LazySessions: a client's first events make only the configs of the blocks they
-    set, and the full list (a deep link's) equals what Gradio's own SessionState makes after the same updates."""
+    """A served app's sessions are LazySessions: a client's events make no config of the blocks they set (a
+    state, an update, gr.skip()) until one is read, and the full list (a deep link's) equals what Gradio's own
+    SessionState makes after the same updates."""
     import gradio as gr
     from gradio.state_holder import SessionState
 
@@ -178,19 +179,24 @@ def test_sessions_make_their_block_configs_when_needed_and_list_what_gradios_own
 
     with gr.Blocks() as app:
         count = gr.State(0)
-        for index in range(20):
-            gr.Textbox(f"box {index}")
-        shown = gr.Number()
-        gr.Button().click(lambda c: (c + 1, c + 1), count, [count, shown], api_name="count")
+        boxes = [gr.Textbox(f"box {index}") for index in range(20)]
+        shown, limit = gr.Number(), gr.Slider(0, 10)
+        gr.Button().click(lambda c: (c + 1, c + 1, gr.update(maximum=10 + c), gr.skip()), count,
+                          [count, shown, limit, boxes[0]], api_name="count")
     with served(app) as url:
         client = Client(url, verbose=False)
-        assert client.predict(api_name="/count") == 1 and client.predict(api_name="/count") == 2  # kept per session
+        assert client.predict(api_name="/count")[0] == 1 and client.predict(api_name="/count")[0] == 2  # per session
         assert isinstance(app.server_app.state_holder, LazySessions)
         session = app.server_app.state_holder[client.session_hash]
-        assert isinstance(session, LazySession) and 0 < len(session.config_values) <= 3 < len(app.blocks)
+        assert isinstance(session, LazySession) and len(session.config_values) == 1 < len(app.blocks)  # the Number's
+        assert {count._id, limit._id, boxes[0]._id} <= session.outdated  # set, their configs not yet made
         gradios = SessionState(app)
         for key, value in session.state_data.items():
             gradios[key] = value
+        for key in (limit._id, boxes[0]._id):  # as Gradio's postprocessing sets an update's block afresh
+            gradios[key] = session.blocks_config.blocks[key]
+            gradios._update_config(key)
+        assert gradios.config_values[limit._id]["props"]["maximum"] == 11
         for key, config in session.config_values.items():
             if "props" in config and "value" in config["props"]:
                 gradios._update_value_in_config(key, config["props"]["value"])
