@@ -18,6 +18,8 @@ TRUE = "#16a34a"  # green: the true or drawn curve
 SUPPORT = "#dc2626"  # red: support points
 QUERY = "#f59e0b"  # amber: query loss
 GHOSTS = 8  # earlier steps drawn as fading ghosts
+MARKED_STEPS = 31  # a loss curve marks each step up to 30 steps; past that, plotly styling each marker on every
+# frame was the largest part of drawing a long run's loss plot, and the markers touch
 # margins wide enough for the axes' tick labels and titles, the presentation option's larger text too: plotly's
 # automargin (on in plotly_white) then finds nothing to widen; where it widens one, it lays the figure out and
 # draws it a second time, which took a third of the page's time per streamed frame (docs/RESULTS.md)
@@ -29,6 +31,11 @@ LAYOUT = dict(template="plotly_white", margin=dict(l=84, r=36, t=50, b=64), heig
 TEMPLATE = {key: value for key, value in pio.templates["plotly_white"].to_plotly_json().items() if key == "layout"}
 TEMPLATE["data"] = {kind: value for kind, value in pio.templates["plotly_white"].to_plotly_json()["data"].items()
                     if kind in ("scatter", "bar", "contour")}
+# tick labels drawn where they fall: by default plotly measures every tick label of every axis on each draw to hide
+# those past the plot's edge (its ticklabeloverflow), a third of a streamed frame's drawing; the margins keep
+# them inside
+for axis in ("xaxis", "yaxis"):
+    TEMPLATE["layout"][axis] = {**TEMPLATE["layout"][axis], "ticklabeloverflow": "allow"}
 def log_axis(values: list[float]) -> dict:
     """A log axis in plain decades (0.01, 0.1, 1, 10, 10⁴) when `values` span one or more; plotly's own ticks
     within a narrower span, where decades would leave the axis without a label."""
@@ -112,13 +119,15 @@ def sinusoid_figure(trace: dict, step: int, support: tuple[list[float], list[flo
 
 
 def loss_figure(trace: dict, step: int) -> PlotData:
-    """Support (and query) loss against the inner step, up to `step`; log scale in plain decades."""
+    """Support (and query) loss against the inner step, up to `step`; log scale in plain decades. Each step is
+    marked in runs of up to 30 steps."""
     records = trace["records"][: step + 1]
     steps = [r["step"] for r in records]
-    data = [dict(type="scatter", x=steps, y=rounded([r["support_loss"] for r in records]), mode="lines+markers",
+    mode = "lines+markers" if len(trace["records"]) <= MARKED_STEPS else "lines"
+    data = [dict(type="scatter", x=steps, y=rounded([r["support_loss"] for r in records]), mode=mode,
                  name=text("figure.support_loss"), line=dict(color=SUPPORT))]
     if all(r["query_loss"] is not None for r in records):
-        data.append(dict(type="scatter", x=steps, y=rounded([r["query_loss"] for r in records]), mode="lines+markers",
+        data.append(dict(type="scatter", x=steps, y=rounded([r["query_loss"] for r in records]), mode=mode,
                          name=text("figure.query_loss"), line=dict(color=QUERY)))
     last = trace["records"][-1]["step"]
     shown = [value for trace_data in data for value in trace_data["y"]]
@@ -150,7 +159,7 @@ def path_figure(landscape: dict, count: int, ends: tuple[str, str], title: str, 
     xs, ys = [p[0] for p in path], [p[1] for p in path]
     data = [dict(type="contour", x=rounded(landscape["a"]), y=rounded(landscape["b"]), z=z, colorscale="Blues",
                  reversescale=True, ncontours=18, contours=dict(coloring="heatmap", showlabels=False), name=objective,
-                 colorbar=dict(title=dict(text=text("figure.log_loss")), thickness=12),
+                 colorbar=dict(title=dict(text=text("figure.log_loss")), thickness=12, ticklabeloverflow="allow"),
                  customdata=[rounded(row, 3) for row in landscape["loss"]], hovertemplate=hover),
             dict(type="scatter", x=xs, y=ys, mode="lines+markers", name=ends[1], line=dict(color="#111827", width=2),
                  marker=dict(size=5, color="#111827"), customdata=rounded(landscape["path_loss"][:count], 3),

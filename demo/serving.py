@@ -29,6 +29,7 @@ import torch
 from gradio.state_holder import SessionState, StateHolder
 from PIL import Image
 
+from demo.plot_view import CSS as PLOT_CSS, PLOTLY_JS
 from demo.session import Wait
 
 THEME = gr.themes.Soft(primary_hue="blue", secondary_hue="slate")
@@ -48,7 +49,7 @@ CSS = """
 .presentation .js-plotly-plot .scatterlayer path.js-line {stroke-width: 4.5px !important}
 .presentation .js-plotly-plot .scatterlayer .point {stroke-width: 2px !important}
 .presentation .prose, .presentation .prose p {font-size: 1.15em}
-"""
+""" + PLOT_CSS
 TORCH_THREADS = 1  # intra-op threads per run
 COMPUTE_SLOTS = 4  # steps computing at once, both tabs together
 OPEN_RUNS = 16  # runs streaming at once (Gradio's concurrency limit of the compute events)
@@ -61,7 +62,8 @@ STATE_TTL_S = 3600  # a session's state is deleted an hour after it was last set
 
 COMPUTE = dict(concurrency_id="compute", concurrency_limit=OPEN_RUNS)  # every event that runs the engine
 LIGHT = dict(concurrency_id="light", concurrency_limit=8)  # events that only redraw or edit a small state
-LAUNCH = dict(theme=THEME, css=CSS, show_error=True, max_file_size=MAX_UPLOAD, state_session_capacity=SESSIONS)
+LAUNCH = dict(theme=THEME, css=CSS, show_error=True, max_file_size=MAX_UPLOAD, state_session_capacity=SESSIONS,
+              allowed_paths=[str(PLOTLY_JS)])  # the one file of the page's own that Gradio serves
 
 
 # set by serve() for the serving process; read by every compute step (see `computes`)

@@ -1,8 +1,11 @@
 """The app launched in-process and driven through gradio_client, reading every streamed update."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -43,6 +46,25 @@ def test_adapt_sinusoid_streams_each_step(client):
     assert sum("Step" in s for s in statuses) >= 5  # k = 0..4 streamed one by one
     assert "Done: 4 step(s)" in statuses[-1]
     assert "CPU" in updates[-1][-1]  # the device badge (gr.State outputs are not sent to clients)
+    curves = json.loads(updates[-2][0])  # a plot's output is its plotly figure's JSON (demo.plot_view.PlotView)
+    assert "f(x; φ_4)" in [trace.get("name") for trace in curves["data"]]
+
+
+def test_the_page_gets_plotly_js_and_no_other_file_beside_it(client):
+    """The plot views load the plotly.js of the installed plotly, which Gradio serves as the one allowed file of
+    its folder."""
+    from demo.plot_view import PLOTLY_JS
+
+    def get(path: Path) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(f"{client.src.rstrip('/')}/gradio_api/file={path.as_posix()}") as response:
+                return response.status, response.read(200)
+        except urllib.error.HTTPError as error:
+            return error.code, b""
+
+    status, start = get(PLOTLY_JS)
+    assert status == 200 and b"plotly.js" in start
+    assert get(PLOTLY_JS.parent / "widgetbundle.js")[0] in (403, 404)
 
 
 def test_adapt_sinusoid_from_api_points(client):

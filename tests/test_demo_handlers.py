@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from core.checkpoints import write_manifest
 from core.omniglot import DownloadFailed
-from demo import build_app, inputs
+from demo import build_app, inputs, plots
 from demo.messages import Problem
 from demo.session import FRAME_S, MIN_STEP_S, Playback, last_line, step_once, toggle_pause
 from demo.store import CheckpointStore, card_summary
@@ -78,6 +78,21 @@ def test_sinusoid_adapt_streams_every_step_and_ends_with_the_path(store):
     assert last_line(state) == updates[-1][3]  # shown again once the run is over (demo.common.wire_playback)
     replay = sinusoid.scrub(state, 2)
     assert figure(replay[0]).layout.title.text.startswith("step 2")
+
+
+def test_a_plot_view_sends_its_figures_json():
+    import plotly.graph_objects as go
+    from gradio.components.plot import PlotData
+
+    from demo.plot_view import PlotView
+
+    view = PlotView(render=False)
+    fast = plots.loss_figure({"records": [{"step": 0, "support_loss": 1.0, "query_loss": None}]}, 0)
+    assert view.postprocess(fast) == fast.plot
+    assert json.loads(view.postprocess(go.Figure(go.Bar(y=[1, 2]))))["data"][0]["type"] == "bar"
+    assert view.postprocess(None) is None
+    with pytest.raises(ValueError, match="plotly"):
+        view.postprocess(PlotData(type="matplotlib", plot="data:image/png;base64,"))
 
 
 def test_sinusoid_adapt_from_a_drawing_and_from_points(store):

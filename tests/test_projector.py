@@ -123,6 +123,39 @@ def test_streamed_figures_are_still_while_a_run_plays_and_plotly_lays_them_out_o
         assert not any(state["widened"] for state in [*playing.values(), *done.values()]), (presentation, playing, done)
 
 
+COUNT_DRAWS = """() => {
+    window.draws = new Map();  // each plot element → how often plotly drew it
+    for (const name of ['react', 'newPlot']) {
+        const draw = Plotly[name];
+        Plotly[name] = function (element, ...rest) {
+            window.draws.set(element, (window.draws.get(element) || 0) + 1);
+            return draw.call(this, element, ...rest);
+        };
+    }
+    window.firstCurves = document.querySelector('#sinusoid-curves .js-plotly-plot');
+}"""
+
+
+def test_each_plot_stays_one_element_that_plotly_draws_once_per_streamed_value(page):
+    """A streamed run updates each plot in place: the element drawn before the run is the one drawn after it, and
+    plotly draws it at most once per value the server sends (Gradio's own plot component drew a new element per
+    value, twice)."""
+    from playwright.sync_api import expect
+
+    page.wait_for_function("window.Plotly && document.querySelector('#sinusoid-curves .js-plotly-plot')")
+    page.evaluate(COUNT_DRAWS)
+    set_number(page, "#sinusoid-steps", 12)
+    set_number(page, "#sinusoid-delay", 0.05)
+    page.locator("#sinusoid-adapt").click()
+    expect(page.locator("#sinusoid-status")).to_contain_text("Done: 12 step(s)", timeout=60_000)
+    expect(page.locator("#sinusoid-path .js-plotly-plot")).to_be_visible()
+    curves, losses, path = page.evaluate("""() => ['curves', 'losses', 'path'].map(name => window.draws.get(
+        document.querySelector('#sinusoid-' + name + ' .js-plotly-plot')) || 0)""")
+    assert page.evaluate("document.querySelector('#sinusoid-curves .js-plotly-plot') === window.firstCurves")
+    assert 1 <= curves <= 13 and 1 <= losses <= 13 and path == 1, (curves, losses, path)  # 13 frames: k = 0..12
+    assert page.evaluate("window.draws.size") == 3  # no other element drawn
+
+
 def test_replay_redraws_from_a_typed_step_and_the_arrow_keys(page):
     from playwright.sync_api import expect
 

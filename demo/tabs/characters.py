@@ -19,6 +19,7 @@ from demo.common import (badge, checked_number, gpu, mean_step_time, picture_fil
 from demo.errors import excerpt
 from demo.limits import LIMITS
 from demo.messages import Problem, text
+from demo.plot_view import PlotView
 from demo.serving import COMPUTE, LIGHT, computes
 from demo.session import Playback, divergence_note, ending_text, play
 from demo.store import CheckpointStore, hints
@@ -262,7 +263,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
                                         brush=brush,
                                         type="numpy", image_mode="RGBA", elem_id="query-sketch",
                                         layers=False)
-            probabilities = gr.Plot(plots.empty_figure(text("characters.probabilities.empty"), height=280),
+            probabilities = PlotView(plots.empty_figure(text("characters.probabilities.empty"), height=280),
                                     label=text("characters.probabilities.label"), elem_id="characters-probabilities")
         with gr.Column(scale=1, min_width=320, elem_classes="controls"):
             algorithm = gr.Dropdown([(text(f"algorithm.{a}"), a) for a in algorithms], value=first,
@@ -279,8 +280,8 @@ def build(store: CheckpointStore, shared: dict) -> None:
     sheet = gr.Image(_sheet([], ways_start), label=text("characters.sheet.label"), interactive=False, type="pil",
                      buttons=[], elem_id="support-sheet")
     with gr.Row():
-        losses = gr.Plot(label=text("characters.losses.label"), elem_id="characters-losses")
-        distances = gr.Plot(label=text("characters.distances.label"), elem_id="characters-distances")
+        losses = PlotView(label=text("characters.losses.label"), elem_id="characters-losses")
+        distances = PlotView(label=text("characters.distances.label"), elem_id="characters-distances")
     with gr.Row():
         replay_slider = gr.Slider(0, 1, value=0, step=1, label=text("characters.replay.label"), interactive=False,
                                   info=text("characters.replay.info"), elem_id="characters-replay")

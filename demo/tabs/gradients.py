@@ -22,6 +22,7 @@ from demo.common import checked_numbers, gpu, seed_box, slider, trained_model
 from demo.errors import excerpt
 from demo.limits import LIMITS
 from demo.messages import Problem, text
+from demo.plot_view import PlotView
 from demo.serving import COMPUTE, LIGHT, computes
 from demo.data import OmniglotImages
 from demo.store import CheckpointStore
@@ -234,19 +235,19 @@ def build(store: CheckpointStore, shared: dict) -> None:
                                 min_width=120, scale=0)
             status = gr.Markdown(elem_id="gradients-status")
         with gr.Column(scale=1):
-            cosines = gr.Plot(plots.empty_figure(text("gradients.cosines.empty")), label=text("gradients.cosines.label"),
+            cosines = PlotView(plots.empty_figure(text("gradients.cosines.empty")), label=text("gradients.cosines.label"),
                               elem_id="gradients-cosines")
             gr.Markdown(text("gradients.caps", steps=LIMITS["gradients.steps"].high,
                              tasks=LIMITS["gradients.tasks"].high, episodes=MAX_EPISODES,
                              sweep=LIMITS["gradients.sweep"].high, episode_sweep=MAX_EPISODE_SWEEP), elem_classes="hint")
     summary = gr.Markdown(elem_id="gradients-table")
     with gr.Row():
-        plane = gr.Plot(label=text("gradients.plane.label"), elem_id="gradients-plane")
-        graph = gr.Plot(label=text("gradients.graph.label"), elem_id="gradients-graph")
-    effect = gr.Plot(label=text("gradients.effect.label"), elem_id="gradients-effect")
+        plane = PlotView(label=text("gradients.plane.label"), elem_id="gradients-plane")
+        graph = PlotView(label=text("gradients.graph.label"), elem_id="gradients-graph")
+    effect = PlotView(label=text("gradients.effect.label"), elem_id="gradients-effect")
     with gr.Row():
-        cost = gr.Plot(label=text("gradients.cost.label"), elem_id="gradients-cost", scale=3)
-        agreement = gr.Plot(label=text("gradients.agreement.label"), elem_id="gradients-agreement", scale=2)
+        cost = PlotView(label=text("gradients.cost.label"), elem_id="gradients-cost", scale=3)
+        agreement = PlotView(label=text("gradients.agreement.label"), elem_id="gradients-agreement", scale=2)
     gr.Markdown(text("gradients.graph_note"))
     with gr.Accordion(text("gradients.about"), open=False):
         gr.Markdown(text("gradients.intro") + "\n\n" + text("gradients.batch.info"),

@@ -20,6 +20,7 @@ from demo import inputs, plots
 from demo.common import at_once, checked_numbers, gpu, seed_box, slider
 from demo.errors import excerpt
 from demo.messages import Problem, text
+from demo.plot_view import PlotView
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
 from demo.session import RUN_LIMIT_S, Playback, stop
 from demo.data import OmniglotImages
@@ -221,7 +222,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
                 use = gr.Button(text("metatrain.use"), elem_id="metatrain-use", min_width=90)
             status = gr.Markdown(elem_id="metatrain-status")
         with gr.Column(scale=1):
-            losses = gr.Plot(plots.empty_figure(text("metatrain.losses.empty")), label=text("metatrain.losses.label"),
+            losses = PlotView(plots.empty_figure(text("metatrain.losses.empty")), label=text("metatrain.losses.label"),
                              elem_id="metatrain-losses")
             gr.Markdown(text("metatrain.caps", seconds=RUN_LIMIT_S) + " " + (
                 text("metatrain.characters_caps", choices=", ".join(text(f"algorithm.{name}")
@@ -229,8 +230,8 @@ def build(store: CheckpointStore, shared: dict) -> None:
                      **CHARACTER_CAPS, **CHARACTER_EPISODES) if on_cuda
                 else text("metatrain.characters_cuda", device=describe_device(store.device))), elem_classes="hint")
     with gr.Row():
-        plane = gr.Plot(label=text("metatrain.plane.label"), elem_id="metatrain-plane", scale=2)
-        tasks = gr.Plot(label=text("metatrain.tasks.label"), elem_id="metatrain-tasks", scale=3)
+        plane = PlotView(label=text("metatrain.plane.label"), elem_id="metatrain-plane", scale=2)
+        tasks = PlotView(label=text("metatrain.tasks.label"), elem_id="metatrain-tasks", scale=3)
     with gr.Accordion(text("metatrain.about"), open=False):
         gr.Markdown(text("metatrain.intro") + "\n\n" + text("metatrain.second.info"))
     trained = gr.State(None, time_to_live=STATE_TTL_S)

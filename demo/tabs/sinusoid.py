@@ -16,6 +16,7 @@ from demo.common import (badge, checked_number, gpu, mean_step_time, picture_fil
                          seed_box, slider, trained_model, wire_playback)
 from demo.errors import excerpt
 from demo.messages import Problem, text
+from demo.plot_view import PlotView
 from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
 from demo.session import PAUSE_LIMIT_S, Playback, divergence_note, ending_text, play
 from demo.store import CheckpointStore, hints
@@ -221,11 +222,11 @@ def build(store: CheckpointStore, shared: dict) -> None:
                 seed = seed_box("sinusoid.seed")
             device = gr.Markdown(badge(store.device), elem_id="sinusoid-device")
         with gr.Column(scale=1):
-            curves = gr.Plot(plots.empty_figure(text("sinusoid.curves.empty")), label=text("sinusoid.curves.label"),
+            curves = PlotView(plots.empty_figure(text("sinusoid.curves.empty")), label=text("sinusoid.curves.label"),
                              elem_id="sinusoid-curves")  # drawn with the page, so the plotting code loads with it
-            losses = gr.Plot(label=text("sinusoid.losses.label"), elem_id="sinusoid-losses")
+            losses = PlotView(label=text("sinusoid.losses.label"), elem_id="sinusoid-losses")
     with gr.Row():
-        path = gr.Plot(label=text("sinusoid.path.label"), elem_id="sinusoid-path")
+        path = PlotView(label=text("sinusoid.path.label"), elem_id="sinusoid-path")
         with gr.Column():
             scrub_slider = gr.Slider(0, 1, value=0, step=1, label=text("sinusoid.replay.label"), interactive=False,
                                      info=text("sinusoid.replay.info"), elem_id="sinusoid-replay")

@@ -1,0 +1,83 @@
+"""PlotView: the app's plot component, a plotly figure that each new value updates in place.
+
+Gradio's gr.Plot mounts a fresh plotly view for every value it is sent, so a streamed frame drew each
+plot from scratch, twice (`Plotly.react` on the new element, then `Plots.resize`): most of the page's
+time per frame (docs/RESULTS.md). PlotView keeps one element for as long as the page lives and hands
+each figure to `Plotly.react`, plotly's own update of a drawn plot, which redraws what changed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+import plotly
+import plotly.graph_objects as go
+from gradio.components.plot import PlotData
+
+# the plotly.js that the installed plotly writes its figures for; serving.LAUNCH lets Gradio serve this one file
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+# the page keeps `.plot-view` and its plot. A new value is drawn by Plotly.react in a task of its own once the page
+# has shown the update that brought it, so a frame's plots draw one after another, with the page free to answer a
+# click in between (a frame's plots drawn in one task took up to 230 ms); values that arrive meanwhile are
+# skipped for the latest. A width the page gives the element later (a tab shown, the window resized) is drawn by
+# plotly's resize.
+DRAW_JS = """
+const view = element.querySelector('.plot-view');
+let drawn = null, due = false;
+const draw = () => {
+    due = false;
+    const json = props.value || null;
+    if (json === drawn) return;
+    drawn = json;
+    if (json === null) { Plotly.purge(view); return; }
+    const figure = JSON.parse(json);
+    Plotly.react(view, figure.data || [], {...figure.layout, autosize: true},
+                 {displaylogo: false, ...figure.config});
+};
+watch('value', () => { if (!due) { due = true; requestAnimationFrame(() => setTimeout(draw, 0)); } });
+draw();
+let width = view.clientWidth;
+new ResizeObserver(() => {
+    if (view.clientWidth !== width && view.clientWidth > 0 && drawn !== null) Plotly.Plots.resize(view);
+    width = view.clientWidth;
+}).observe(view);
+"""
+
+
+# beside the app's CSS (demo.serving): the plot below its label, the block without the HTML block's padding, no
+# icon (the HTML block's is for code), and an empty plot as tall as a drawn one's plot area
+CSS = """
+.plot-block .html-container {padding: 0 !important}
+.plot-block [data-testid="block-label"] > span {display: none}
+.plot-block .plot-view {padding-top: 30px}
+.plot-block .plot-view:empty {height: 240px}
+"""
+
+
+class PlotView(gr.HTML):
+    """A plotly figure on the page; its value is the figure's JSON. (Gradio writes a stub of this class,
+    plot_view.pyi, beside this file the first time it is imported.)
+
+    A handler may return a PlotData of type "plotly" (plots.fast_figure), a go.Figure, the JSON itself, or None
+    for no plot.
+    """
+
+    def __init__(self, value=None, *, label: str | None = None, elem_id: str | None = None, **options):
+        super().__init__(value, label=label, elem_id=elem_id, elem_classes=["plot-block"],
+                         show_label=label is not None, container=True,
+                         apply_default_css=False, html_template='<div class="plot-view"></div>', js_on_load=DRAW_JS,
+                         head=f'<script src="gradio_api/file={PLOTLY_JS.as_posix()}"></script>', **options)
+
+    def postprocess(self, value) -> str | None:
+        """The figure's JSON."""
+        if isinstance(value, PlotData):
+            if value.type != "plotly":
+                raise ValueError(f"PlotView draws plotly figures, not {value.type}")
+            return value.plot
+        if isinstance(value, go.Figure):
+            return value.to_json()
+        return value
+
+    def api_info(self) -> dict:
+        return {"type": "string", "description": "a plotly figure's JSON"}
