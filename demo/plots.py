@@ -18,12 +18,13 @@ TRUE = "#16a34a"  # green: the true or drawn curve
 SUPPORT = "#dc2626"  # red: support points
 QUERY = "#f59e0b"  # amber: query loss
 GHOSTS = 8  # earlier steps drawn as fading ghosts
-MARKED_STEPS = 31  # a loss curve marks each step up to 30 steps; past that, plotly styling each marker on every
-# frame was the largest part of drawing a long run's loss plot, and the markers touch
-# margins wide enough for the axes' tick labels and titles, the presentation option's larger text too: plotly's
+MARKED_STEPS = 30  # a loss curve marks each step in runs of up to 30 steps; past that, plotly styling each marker
+# on every frame was the largest part of drawing a long run's loss plot, and the markers touch
+# a top margin for the title above a one-row legend; the others wide enough for the axes' tick labels and titles,
+# the presentation option's larger text too: plotly's
 # automargin (on in plotly_white) then finds nothing to widen; where it widens one, it lays the figure out and
 # draws it a second time, which took a third of the page's time per streamed frame (docs/RESULTS.md)
-LAYOUT = dict(template="plotly_white", margin=dict(l=84, r=36, t=50, b=64), height=380,
+LAYOUT = dict(template="plotly_white", margin=dict(l=84, r=36, t=70, b=64), height=380,
               legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), font=dict(size=13))
 
 
@@ -123,7 +124,7 @@ def loss_figure(trace: dict, step: int) -> PlotData:
     marked in runs of up to 30 steps."""
     records = trace["records"][: step + 1]
     steps = [r["step"] for r in records]
-    mode = "lines+markers" if len(trace["records"]) <= MARKED_STEPS else "lines"
+    mode = "lines+markers" if trace["records"][-1]["step"] <= MARKED_STEPS else "lines"
     data = [dict(type="scatter", x=steps, y=rounded([r["support_loss"] for r in records]), mode=mode,
                  name=text("figure.support_loss"), line=dict(color=SUPPORT))]
     if all(r["query_loss"] is not None for r in records):

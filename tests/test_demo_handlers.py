@@ -95,6 +95,14 @@ def test_a_plot_view_sends_its_figures_json():
         view.postprocess(PlotData(type="matplotlib", plot="data:image/png;base64,"))
 
 
+def test_loss_curves_mark_each_step_in_runs_of_up_to_30_steps():
+    def modes(steps: int) -> set[str]:
+        trace = {"records": [{"step": k, "support_loss": 1.0 / (k + 1), "query_loss": 2.0} for k in range(steps + 1)]}
+        return {curve.mode for curve in figure(plots.loss_figure(trace, steps // 2)).data}
+
+    assert modes(30) == {"lines+markers"} and modes(31) == {"lines"}
+
+
 def test_sinusoid_adapt_from_a_drawing_and_from_points(store):
     drawn = list(sinusoid.adapt_sinusoid(store, "draw", 1, 1, 8, curve_drawing(lambda x: abs(x) - 2), [],
                                          "anil", 0.01, 2, 0.0, 0, Playback()))
