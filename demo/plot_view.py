@@ -56,7 +56,8 @@ CSS = """
 
 
 class PlotView(gr.HTML):
-    """A plotly figure on the page; its value is the figure's JSON. (Gradio writes a stub of this class,
+    """A plotly figure on the page; its value is the figure's JSON. The page loads plotly.js with the first
+    PlotView it shows, so a first run does not wait for it. (Gradio writes a stub of this class,
     plot_view.pyi, beside this file the first time it is imported.)
 
     A handler may return a PlotData of type "plotly" (plots.fast_figure), a go.Figure, the JSON itself, or None

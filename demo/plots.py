@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Sequence
 
 import orjson
@@ -81,8 +82,10 @@ def rounded(values: list[float], digits: int = 4) -> list[float | None]:
 
 
 def empty_figure(title: str, height: int = LAYOUT["height"]) -> PlotData:
-    """Axes with a title and no data: a plot's first value, so the page loads the plotting code with itself."""
-    return fast_figure([], dict(title=dict(text=title), height=height, xaxis=dict(visible=False),
+    """A title and no axes or data: what a plot says before its first run. Lines of at most 32 characters, so the
+    title fits the narrowest plot in presentation mode."""
+    return fast_figure([], dict(title=dict(text="<br>".join(textwrap.wrap(title, 32))), height=height,
+                                xaxis=dict(visible=False),
                                 yaxis=dict(visible=False)))
 
 

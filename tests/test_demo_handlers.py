@@ -95,6 +95,11 @@ def test_a_plot_view_sends_its_figures_json():
         view.postprocess(PlotData(type="matplotlib", plot="data:image/png;base64,"))
 
 
+def test_an_empty_plots_title_comes_in_lines_that_fit_the_narrowest_plot():
+    title = figure(plots.empty_figure("draw examples and a query, then press Adapt")).layout.title.text
+    assert title.split("<br>") == ["draw examples and a query, then", "press Adapt"]
+
+
 def test_loss_curves_mark_each_step_in_runs_of_up_to_30_steps():
     def modes(steps: int) -> set[str]:
         trace = {"records": [{"step": k, "support_loss": 1.0 / (k + 1), "query_loss": 2.0} for k in range(steps + 1)]}
