@@ -21,21 +21,29 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # has shown the update that brought it, so a frame's plots draw one after another, with the page free to answer a
 # click in between (a frame's plots drawn in one task took up to 230 ms); values that arrive meanwhile are
 # skipped for the latest. A width the page gives the element later (a tab shown, the window resized) is drawn by
-# plotly's resize.
-DRAW_JS = """
+# plotly's resize. In presentation mode (the body's class, set by the page's checkbox) the figure is drawn with
+# larger text, which plotly lays out for that size: text it measured before keeps its measured width in plotly's
+# cache (keyed by the text and its inline style), so enlarging it with CSS alone overlapped the legends.
+PRESENTATION_FONT, PRESENTATION_TITLE = 19, 22  # px, as demo.serving.CSS draws all plot text in presentation mode
+DRAW_JS = f"const PRESENTATION_FONT = {PRESENTATION_FONT}, PRESENTATION_TITLE = {PRESENTATION_TITLE};" + """
 const view = element.querySelector('.plot-view');
-let drawn = null, due = false;
+let drawn = null, presenting = false, due = false;
 const draw = () => {
     due = false;
-    const json = props.value || null;
-    if (json === drawn) return;
-    drawn = json;
+    const json = props.value || null, large = document.body.classList.contains('presentation');
+    if (json === drawn && large === presenting) return;
+    drawn = json; presenting = large;
     if (json === null) { Plotly.purge(view); return; }
-    const figure = JSON.parse(json);
-    Plotly.react(view, figure.data || [], {...figure.layout, autosize: true},
-                 {displaylogo: false, ...figure.config});
+    const figure = JSON.parse(json), layout = {...figure.layout, autosize: true};
+    if (large) {
+        layout.font = {...layout.font, size: PRESENTATION_FONT};
+        layout.title = {...layout.title, font: {...(layout.title || {}).font, size: PRESENTATION_TITLE}};
+    }
+    Plotly.react(view, figure.data || [], layout, {displaylogo: false, ...figure.config});
 };
-watch('value', () => { if (!due) { due = true; requestAnimationFrame(() => setTimeout(draw, 0)); } });
+const later = () => { if (!due) { due = true; requestAnimationFrame(() => setTimeout(draw, 0)); } };
+watch('value', later);
+new MutationObserver(later).observe(document.body, {attributes: true, attributeFilter: ['class']});
 draw();
 let width = view.clientWidth;
 new ResizeObserver(() => {

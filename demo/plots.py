@@ -25,7 +25,7 @@ MARKED_STEPS = 30  # a loss curve marks each step in runs of up to 30 steps; pas
 # the presentation option's larger text too: plotly's
 # automargin (on in plotly_white) then finds nothing to widen; where it widens one, it lays the figure out and
 # draws it a second time, which took a third of the page's time per streamed frame (docs/RESULTS.md)
-LAYOUT = dict(template="plotly_white", margin=dict(l=84, r=36, t=70, b=64), height=380,
+LAYOUT = dict(template="plotly_white", margin=dict(l=84, r=36, t=70, b=72), height=380,
               legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), font=dict(size=13))
 
 

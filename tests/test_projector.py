@@ -87,6 +87,17 @@ def test_the_presentation_option_enlarges_plot_text_and_lines(page):
     text_after, line_after = sizes()
     assert text_after >= 1.4 * text_before and line_after > line_before, (text_before, text_after, line_before,
                                                                           line_after)
+    # the legend, measured at 13 px before, is laid out again for the larger text: its entries do not overlap
+    page.wait_for_function(LEGEND_APART, arg="#sinusoid-curves", timeout=10_000)
+
+
+LEGEND_APART = """(selector) => {  // each entry's text ends before the next entry (its symbol) begins
+    const entries = [...document.querySelectorAll(selector + ' .legend g.traces')]
+        .map(entry => ({entry: entry.getBoundingClientRect(),
+                        text: entry.querySelector('.legendtext').getBoundingClientRect()}))
+        .sort((a, b) => a.entry.left - b.entry.left);
+    return entries.length > 1 && entries.every((box, i) => i === 0 || entries[i - 1].text.right <= box.entry.left);
+}"""
 
 
 PLOTLY_STATE = """(selector) => {

@@ -264,7 +264,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
                                         type="numpy", image_mode="RGBA", elem_id="query-sketch",
                                         layers=False)
             probabilities = PlotView(plots.empty_figure(text("characters.probabilities.empty"), height=280),
-                                    label=text("characters.probabilities.label"), elem_id="characters-probabilities")
+                                     label=text("characters.probabilities.label"), elem_id="characters-probabilities")
         with gr.Column(scale=1, min_width=320, elem_classes="controls"):
             algorithm = gr.Dropdown([(text(f"algorithm.{a}"), a) for a in algorithms], value=first,
                                     label=text("control.algorithm"), elem_id="characters-algorithm")

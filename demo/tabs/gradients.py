@@ -235,8 +235,8 @@ def build(store: CheckpointStore, shared: dict) -> None:
                                 min_width=120, scale=0)
             status = gr.Markdown(elem_id="gradients-status")
         with gr.Column(scale=1):
-            cosines = PlotView(plots.empty_figure(text("gradients.cosines.empty")), label=text("gradients.cosines.label"),
-                              elem_id="gradients-cosines")
+            cosines = PlotView(plots.empty_figure(text("gradients.cosines.empty")),
+                               label=text("gradients.cosines.label"), elem_id="gradients-cosines")
             gr.Markdown(text("gradients.caps", steps=LIMITS["gradients.steps"].high,
                              tasks=LIMITS["gradients.tasks"].high, episodes=MAX_EPISODES,
                              sweep=LIMITS["gradients.sweep"].high, episode_sweep=MAX_EPISODE_SWEEP), elem_classes="hint")

@@ -223,7 +223,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
             status = gr.Markdown(elem_id="metatrain-status")
         with gr.Column(scale=1):
             losses = PlotView(plots.empty_figure(text("metatrain.losses.empty")), label=text("metatrain.losses.label"),
-                             elem_id="metatrain-losses")
+                              elem_id="metatrain-losses")
             gr.Markdown(text("metatrain.caps", seconds=RUN_LIMIT_S) + " " + (
                 text("metatrain.characters_caps", choices=", ".join(text(f"algorithm.{name}")
                                                                     for name in CHARACTER_ALGORITHMS),

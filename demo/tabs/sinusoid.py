@@ -223,7 +223,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
             device = gr.Markdown(badge(store.device), elem_id="sinusoid-device")
         with gr.Column(scale=1):
             curves = PlotView(plots.empty_figure(text("sinusoid.curves.empty")), label=text("sinusoid.curves.label"),
-                             elem_id="sinusoid-curves")
+                              elem_id="sinusoid-curves")
             losses = PlotView(label=text("sinusoid.losses.label"), elem_id="sinusoid-losses")
     with gr.Row():
         path = PlotView(label=text("sinusoid.path.label"), elem_id="sinusoid-path")
