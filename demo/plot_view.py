@@ -54,12 +54,13 @@ new ResizeObserver(() => {
 
 
 # beside the app's CSS (demo.serving): the plot below its label, the block without the HTML block's padding, no
-# icon (the HTML block's is for code), and an empty plot as tall as a drawn one's plot area
+# icon (the HTML block's is for code), and an empty plot as tall as a drawn one of the usual height
+# (plots.LAYOUT), so the page does not move when it is first drawn
 CSS = """
 .plot-block .html-container {padding: 0 !important}
 .plot-block [data-testid="block-label"] > span {display: none}
 .plot-block .plot-view {padding-top: 30px}
-.plot-block .plot-view:empty {height: 240px}
+.plot-block .plot-view:empty {height: 380px}
 """
 
 
