@@ -13,7 +13,7 @@ from demo.tabs import characters, gradients, metatrain, sinusoid
 
 __all__ = ["build_app", "serve"]
 
-# the presentation option: larger plot text and thicker lines for the back of a room (demo.serving.CSS)
+# the presentation option: larger plot text and thicker lines for the back of a room (demo.plot_view draws it)
 PRESENTATION_JS = "(on) => { document.body.classList.toggle('presentation', on); return []; }"
 
 TABS = (("tab.sinusoid", sinusoid), ("tab.characters", characters), ("tab.gradients", gradients),

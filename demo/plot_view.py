@@ -24,7 +24,7 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # plotly's resize. In presentation mode (the body's class, set by the page's checkbox) the figure is drawn with
 # larger text, which plotly lays out for that size: text it measured before keeps its measured width in plotly's
 # cache (keyed by the text and its inline style), so enlarging it with CSS alone overlapped the legends.
-PRESENTATION_FONT, PRESENTATION_TITLE = 19, 22  # px, as demo.serving.CSS draws all plot text in presentation mode
+PRESENTATION_FONT, PRESENTATION_TITLE = 19, 22  # px, plot text and titles in presentation mode (CSS below too)
 DRAW_JS = f"const PRESENTATION_FONT = {PRESENTATION_FONT}, PRESENTATION_TITLE = {PRESENTATION_TITLE};" + """
 const view = element.querySelector('.plot-view');
 let drawn = null, presenting = false, due = false;
@@ -55,12 +55,21 @@ new ResizeObserver(() => {
 
 # beside the app's CSS (demo.serving): the plot below its label, the block without the HTML block's padding, no
 # icon (the HTML block's is for code), and an empty plot as tall as a drawn one of the usual height
-# (plots.LAYOUT), so the page does not move when it is first drawn
+# (plots.LAYOUT), so the page does not move when it is first drawn. In presentation mode, thicker lines, and
+# the presentation sizes for text a figure sizes itself (annotations, subplot titles), where plotly measures text
+# (#js-plotly-tester) too.
 CSS = """
 .plot-block .html-container {padding: 0 !important}
 .plot-block [data-testid="block-label"] > span {display: none}
 .plot-block .plot-view {padding-top: 30px}
 .plot-block .plot-view:empty {height: 380px}
+.presentation .js-plotly-plot .scatterlayer path.js-line {stroke-width: 4.5px !important}
+.presentation .js-plotly-plot .scatterlayer .point {stroke-width: 2px !important}
+""" + f"""
+.presentation .js-plotly-plot .main-svg text, .presentation #js-plotly-tester text {{
+    font-size: {PRESENTATION_FONT}px !important}}
+.presentation .js-plotly-plot .main-svg .gtitle, .presentation #js-plotly-tester .gtitle {{
+    font-size: {PRESENTATION_TITLE}px !important}}
 """
 
 

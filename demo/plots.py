@@ -19,25 +19,27 @@ TRUE = "#16a34a"  # green: the true or drawn curve
 SUPPORT = "#dc2626"  # red: support points
 QUERY = "#f59e0b"  # amber: query loss
 GHOSTS = 8  # earlier steps drawn as fading ghosts
-MARKED_STEPS = 30  # a loss curve marks each step in runs of up to 30 steps; past that, plotly styling each marker
-# on every frame was the largest part of drawing a long run's loss plot, and the markers touch
+# a loss curve marks each step in runs of up to 30 steps; past that, plotly styling each marker on every frame was
+# the largest part of drawing a long run's loss plot, and the markers touch
+MARKED_STEPS = 30
 # a top margin for the title above a one-row legend; the others wide enough for the axes' tick labels and titles,
-# the presentation option's larger text too: plotly's
-# automargin (on in plotly_white) then finds nothing to widen; where it widens one, it lays the figure out and
-# draws it a second time, which took a third of the page's time per streamed frame (docs/RESULTS.md)
+# the presentation option's larger text too: plotly's automargin (on in plotly_white) then finds nothing to widen;
+# where it widens one, it lays the figure out and draws it a second time, which took a third of the page's time
+# per streamed frame (docs/RESULTS.md)
 LAYOUT = dict(template="plotly_white", margin=dict(l=84, r=36, t=70, b=72), height=380,
               legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), font=dict(size=13))
 
 
 # resolved once, since unvalidated figures carry it as is: plotly_white's layout and the defaults of the traces drawn here
-TEMPLATE = {key: value for key, value in pio.templates["plotly_white"].to_plotly_json().items() if key == "layout"}
-TEMPLATE["data"] = {kind: value for kind, value in pio.templates["plotly_white"].to_plotly_json()["data"].items()
-                    if kind in ("scatter", "bar", "contour")}
-# tick labels drawn where they fall: by default plotly measures every tick label of every axis on each draw to hide
-# those past the plot's edge (its ticklabeloverflow), a third of a streamed frame's drawing; the margins keep
-# them inside
-for axis in ("xaxis", "yaxis"):
-    TEMPLATE["layout"][axis] = {**TEMPLATE["layout"][axis], "ticklabeloverflow": "allow"}
+# Tick labels are drawn where they fall: by default plotly measures every tick label of every axis on each draw to
+# hide those past the plot's edge (its ticklabeloverflow), a third of a streamed frame's drawing; the margins keep
+# them inside.
+_WHITE = pio.templates["plotly_white"].to_plotly_json()
+TEMPLATE = {"layout": {**_WHITE["layout"], **{axis: {**_WHITE["layout"][axis], "ticklabeloverflow": "allow"}
+                                              for axis in ("xaxis", "yaxis")}},
+            "data": {kind: value for kind, value in _WHITE["data"].items() if kind in ("scatter", "bar", "contour")}}
+
+
 def log_axis(values: list[float]) -> dict:
     """A log axis in plain decades (0.01, 0.1, 1, 10, 10⁴) when `values` span one or more; plotly's own ticks
     within a narrower span, where decades would leave the axis without a label."""
@@ -126,14 +128,13 @@ def loss_figure(trace: dict, step: int) -> PlotData:
     """Support (and query) loss against the inner step, up to `step`; log scale in plain decades. Each step is
     marked in runs of up to 30 steps."""
     records = trace["records"][: step + 1]
-    steps = [r["step"] for r in records]
-    mode = "lines+markers" if trace["records"][-1]["step"] <= MARKED_STEPS else "lines"
+    steps, last = [r["step"] for r in records], trace["records"][-1]["step"]
+    mode = "lines+markers" if last <= MARKED_STEPS else "lines"
     data = [dict(type="scatter", x=steps, y=rounded([r["support_loss"] for r in records]), mode=mode,
                  name=text("figure.support_loss"), line=dict(color=SUPPORT))]
     if all(r["query_loss"] is not None for r in records):
         data.append(dict(type="scatter", x=steps, y=rounded([r["query_loss"] for r in records]), mode=mode,
                          name=text("figure.query_loss"), line=dict(color=QUERY)))
-    last = trace["records"][-1]["step"]
     shown = [value for trace_data in data for value in trace_data["y"]]
     return fast_figure(data, dict(title=dict(text=text("figure.loss_title")),
                                   xaxis=dict(title=dict(text=text("figure.inner_step")), range=[-0.5, max(last, 1) + 0.5]),

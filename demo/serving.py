@@ -44,10 +44,6 @@ CSS = """
 .controls .hint p {font-size: 0.85em; margin: 2px 0}
 .app-title {font-size: 1.5em; font-weight: 700; margin-right: 0.6em}
 #presentation {flex: 0 0 auto !important; width: auto !important; min-width: 0 !important}
-.presentation .js-plotly-plot .main-svg text, .presentation #js-plotly-tester text {font-size: 19px !important}
-.presentation .js-plotly-plot .main-svg .gtitle, .presentation #js-plotly-tester .gtitle {font-size: 22px !important}
-.presentation .js-plotly-plot .scatterlayer path.js-line {stroke-width: 4.5px !important}
-.presentation .js-plotly-plot .scatterlayer .point {stroke-width: 2px !important}
 .presentation .prose, .presentation .prose p {font-size: 1.15em}
 """ + PLOT_CSS
 TORCH_THREADS = 1  # intra-op threads per run
