@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from core.evaluation import PAPER
-from core.omniglot import describe_training_data
+from core.episodes import describe_training_data
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.models import HEAD_PREFIX, Params, loss
+from core.models import Params, loss
+from core.registry import HEAD_PREFIX
 from core.tasks import Task
 
 

@@ -1,4 +1,8 @@
-"""Checkpoints (θ as a state dict) and the JSON model card saved next to each one."""
+"""Checkpoints (θ as a state dict) and the JSON model card saved next to each one.
+
+Importing it loads no torch (saving and loading import it), so the app reads and checks the cards
+before the engine has loaded.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -6,12 +10,15 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-
-from core.models import Params
 from core.registry import build_model
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from core.models import Params
 
 CARD_FIELDS = ("task", "algorithm", "checkpoint", "sha256", "config", "data", "iterations",
                "wall_time_s", "device", "metrics", "git_commit")
@@ -45,6 +52,8 @@ def git_commit() -> str | None:
 
 def save_checkpoint(path: str | Path, theta: Params, card: dict) -> dict:
     """Write θ (CPU tensors) to `path` and the card, completed with file name and sha256."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({key: value.detach().cpu().clone() for key, value in theta.items()}, path)
@@ -92,6 +101,8 @@ def write_manifest(folder: str | Path) -> Path:
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
                     dtype: torch.dtype | None = None) -> tuple[nn.Module, Params, dict]:
     """(model, θ, card) from a checkpoint and its card; the sha256 must match the card's."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")

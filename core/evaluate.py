@@ -19,7 +19,8 @@ from core.device import generator, resolve_device
 from core.evaluation import (PAPER, card_inner_lr, evaluate_steps, omniglot_report, read_sinusoid_tasks,
                              select_test_inner_lr, sinusoid_report, summarize)
 from core.inner import InnerConfig, ways_of
-from core.omniglot import EpisodeConfig, load_omniglot, read_omniglot_runs, sample_episodes
+from core.episodes import EpisodeConfig
+from core.omniglot import load_omniglot, read_omniglot_runs, sample_episodes
 from core.registry import META_GRADIENTS, inner_config
 from core.tasks import SinusoidDistribution, stack_tasks
 from core.trace import trace_records

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import grad
 
-from core.models import HEAD_PREFIX, Params, joint_features, loss, predict, task_loss, task_predict
+from core.models import Params, joint_features, loss, predict, task_loss, task_predict
+from core.registry import HEAD_PREFIX
 from core.tasks import Task
 
 

@@ -18,8 +18,6 @@ from torch.func import functional_call
 
 Params = dict[str, Tensor]
 
-HEAD_PREFIX = "head."
-
 
 @runtime_checkable
 class MetaModel(Protocol):

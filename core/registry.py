@@ -2,18 +2,22 @@
 
 A checkpoint's card names its `task` and `algorithm`; `inner_config` gives the inner loop, and
 `default_model` / `build_model` the network. Nothing else in core spells out the algorithms.
+
+Importing it loads no torch (the models and the inner loop are imported where they are built), so the
+app can offer the algorithms by name before the engine has loaded.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-from core.blackbox import BlackBoxRegressor
-from core.inner import InnerConfig
-from core.models import HEAD_PREFIX, Conv4, SinusoidMLP
+    from core.inner import InnerConfig
 
 TASKS = ("sinusoid", "omniglot")
+HEAD_PREFIX = "head."  # the key prefix of a model's head (core.models), the part ANIL adapts
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,6 @@ META_GRADIENTS = ("maml", "fomaml", "anil", "reptile")  # the meta-gradients of 
 # inner loops `python -m core.evaluate --algo` may run)
 QUERY_LOSS = ("maml", "fomaml", "anil")  # meta-gradients of a query loss (Reptile reads no query set)
 
-MODELS = {"SinusoidMLP": SinusoidMLP, "Conv4": Conv4, "BlackBoxRegressor": BlackBoxRegressor}
 
 
 def algorithm(name: str) -> Algorithm:
@@ -54,6 +57,8 @@ def algorithm(name: str) -> Algorithm:
 
 def inner_config(name: str, inner_lr: float, steps: int) -> InnerConfig:
     """The inner loop `name` adapts with: α = inner_lr for S = steps (none for a black box)."""
+    from core.inner import InnerConfig
+
     entry = algorithm(name)
     return InnerConfig(lr=inner_lr, steps=steps if entry.takes_steps else 0, first_order=entry.first_order,
                        adapt=entry.adapt)
@@ -66,13 +71,17 @@ def default_model(task: str, name: str) -> nn.Module:
     if task not in algorithm(name).tasks:
         raise ValueError(f"{name} is for the {' and '.join(algorithm(name).tasks)} task, not {task}")
     if not algorithm(name).takes_steps:
-        return BlackBoxRegressor()
-    return SinusoidMLP() if task == "sinusoid" else Conv4()
+        return build_model({"name": "BlackBoxRegressor"})
+    return build_model({"name": "SinusoidMLP" if task == "sinusoid" else "Conv4"})
 
 
 def build_model(spec: dict) -> nn.Module:
     """The model that `spec` (from `model.spec()`, e.g. in a model card) describes."""
+    from core.blackbox import BlackBoxRegressor
+    from core.models import Conv4, SinusoidMLP
+
+    models = {"SinusoidMLP": SinusoidMLP, "Conv4": Conv4, "BlackBoxRegressor": BlackBoxRegressor}
     name = spec.get("name")
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(repr(m) for m in MODELS)}")
-    return MODELS[name](**{k: v for k, v in spec.items() if k != "name"})
+    if name not in models:
+        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(repr(m) for m in models)}")
+    return models[name](**{k: v for k, v in spec.items() if k != "name"})

@@ -24,8 +24,9 @@ from core.device import describe_device, generator, resolve_device
 from core.evaluation import evaluate_steps, mean_ci
 from core.meta import choose_strategy, meta_gradient, parse_strategy
 from core.models import Params, params
-from core.omniglot import (CLASS_AUGMENT, AugmentConfig, EpisodeConfig, OmniglotCharacters, augment_episodes,
-                           load_omniglot, parse_episode_shape, sample_episodes, split_alphabets)
+from core.episodes import EpisodeConfig, parse_episode_shape
+from core.omniglot import (CLASS_AUGMENT, AugmentConfig, OmniglotCharacters, augment_episodes, load_omniglot,
+                           sample_episodes, split_alphabets)
 from core.registry import ALGORITHMS, QUERY_LOSS, TASKS, build_model, default_model, inner_config
 from core.tasks import SinusoidDistribution, Task
 

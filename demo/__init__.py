@@ -1,10 +1,13 @@
 """The Gradio UI: one module per tab in demo/tabs, figures in plots.py, inputs in inputs.py; all math lives in core."""
 from __future__ import annotations
 
+from functools import partial
+
 import gradio as gr
 
 from demo.brush import PICK_BRUSH_JS
 from demo.data import OmniglotImages
+from demo.common import DeviceView
 from demo.errors import Playground
 from demo.messages import text
 from demo.serving import CACHE_SWEEP, STATE_TTL_S, serve
@@ -20,9 +23,19 @@ TABS = (("tab.sinusoid", sinusoid), ("tab.characters", characters), ("tab.gradie
         ("tab.metatrain", metatrain))  # (label key, module) in page order
 
 
+def show_device(store: CheckpointStore, views: list[DeviceView]) -> list:
+    """What each tab shows of the server's device (asked of torch, which this loads if it has not yet)."""
+    return [value for view in views for value in view.values(store.device)]
+
+
 def build_app(store: CheckpointStore | None = None, omniglot: OmniglotImages | None = None) -> gr.Blocks:
-    """The whole app; models and Omniglot load on first use, shared read-only by all sessions."""
+    """The whole app; models and Omniglot load on first use, shared read-only by all sessions.
+
+    Building it loads no torch: the engine is imported when first used (see `core`), and what the tabs
+    show of the device is set when a page has loaded.
+    """
     store = store or CheckpointStore()
+    views: list[DeviceView] = []
     with Playground(title=text("app.title"), delete_cache=CACHE_SWEEP) as app:
         with gr.Row(equal_height=True):
             gr.Markdown(text("app.header"), scale=1)
@@ -34,6 +47,9 @@ def build_app(store: CheckpointStore | None = None, omniglot: OmniglotImages | N
                         "omniglot": omniglot or OmniglotImages()}  # read-only images, not a session state
         for label, tab in TABS:
             with gr.Tab(text(label)) as page_tab:
-                tab.build(store, shared)
+                view = tab.build(store, shared)
+            views += [view] if view else []
             page_tab.select(None, js=PICK_BRUSH_JS)  # its canvases start with the brush in hand
+        app.load(partial(show_device, store, views), None, [output for view in views for output in view.outputs],
+                 api_visibility="private", queue=False)
     return app

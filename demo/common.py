@@ -6,14 +6,17 @@ import functools
 import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import gradio as gr
 from gradio.processing_utils import encode_pil_to_bytes, hash_bytes
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from core.device import describe_device
+import core
+from core.registry import build_model
 from demo.errors import excerpt
 from demo.limits import LIMITS
 from demo.messages import MESSAGES, Problem, text
@@ -77,8 +80,6 @@ def seed_box(key: str, **options) -> gr.Number:
 def trained_model(trained: dict | None, device, task: str) -> tuple:
     """(model, θ, algorithm) of the θ this session meta-trained in the page for `task` ('sinusoid' or
     'omniglot'), or a Problem when there is none or it was trained on the other task."""
-    from core.registry import build_model
-
     if not trained:
         raise Problem("gradients.no_trained")
     if trained["config"]["task"] != task:
@@ -96,10 +97,22 @@ def mean_step_time(records: list[dict]) -> float | None:
 
 def badge(device, seconds_per_step: float | None = None) -> str:
     """'CUDA: <gpu>' or 'CPU', with the measured time per inner step."""
-    name = f"**{describe_device(device)}**"
+    name = f"**{core.device.describe_device(device)}**"
     if seconds_per_step is None:
         return name
     return text("badge.step_time", device=name, milliseconds=1000 * seconds_per_step)
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    """What a tab shows of the server's device: its components, and their values for a device.
+
+    A page fills them once it has loaded (demo.build_app), so the app is built and served before torch,
+    which knows the device, has loaded.
+    """
+
+    outputs: list[gr.components.Component]
+    values: Callable  # device → a tuple of one value or update per output
 
 
 def picture_file(image: Image.Image, format: str = "webp") -> str:

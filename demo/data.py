@@ -9,9 +9,13 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.omniglot import DownloadFailed, OmniglotCharacters, download_omniglot, load_omniglot
+import core
 from demo.messages import Problem
+
+if TYPE_CHECKING:
+    from core.omniglot import DownloadFailed, OmniglotCharacters
 
 OMNIGLOT_ENV = "MAML_PLAYGROUND_OMNIGLOT"
 OMNIGLOT_CACHE = Path.home() / ".cache" / "maml-playground" / "omniglot"
@@ -50,8 +54,8 @@ class OmniglotImages:
                 raise Problem("omniglot.missing", names=", ".join(missing), variable=OMNIGLOT_ENV)
             return self.given
         try:
-            return [download_omniglot(self.cache, background=split == "background")]
-        except DownloadFailed as error:
+            return [core.omniglot.download_omniglot(self.cache, background=split == "background")]
+        except core.omniglot.DownloadFailed as error:
             raise Problem(f"omniglot.{offline_reason(error)}") from None
 
     def characters(self, split: str) -> OmniglotCharacters:
@@ -60,7 +64,8 @@ class OmniglotImages:
             if split not in self._characters:
                 sources = self.sources(split)  # a Problem when they cannot be had
                 try:
-                    self._characters[split] = load_omniglot(sources, cache_dir=self.cache / "preprocessed")
+                    preprocessed = self.cache / "preprocessed"
+                    self._characters[split] = core.omniglot.load_omniglot(sources, cache_dir=preprocessed)
                 except (OSError, ValueError) as error:
                     raise Problem("omniglot.unreadable", reason=type(error).__name__) from None
             return self._characters[split]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import re
 import reprlib
+import sys
 import uuid
 
 import gradio as gr
-import torch
 from gradio.exceptions import ComponentProcessingError, InvalidPathError
 from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
@@ -46,8 +46,16 @@ def public_message(text: str) -> str:
     return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
 
 
+def out_of_memory(error: Exception) -> bool:
+    """Whether `error` is torch's out-of-memory error (there is none before the engine has loaded torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(error, torch.OutOfMemoryError)
+
+
 def release_memory() -> None:
     """After an out-of-memory error: give cached GPU blocks back, so the next request can have them."""
+    import torch
+
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
@@ -123,7 +131,7 @@ def public_error(error: Exception, block_fn, inputs: list) -> gr.Error:
     elif isinstance(error, ComponentProcessingError):
         message, title = public_message(input_problem(error, block_fn, inputs)), invalid
         log.info("%s: refused input: %s", name, message)
-    elif isinstance(error, torch.OutOfMemoryError):
+    elif out_of_memory(error):
         release_memory()
         log.error("%s: out of memory", name, exc_info=error)
         message, title = text("error.memory"), text("error.title.memory")

@@ -1,28 +1,31 @@
 """Pure functions from what a person does (sliders, a drawn curve, clicked points, sketches) to core Tasks.
 
-No Gradio here, so each function is tested on its own.
+No Gradio here, so each function is tested on its own. The pictures the page starts with need no
+torch; the functions that make tensors import it when first called (see `core`).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from core.device import generator
-from core.inner import UNLABELLED
-from core.ink import MAX_SKETCH_SIDE, sketch_to_tensor
-from core.tasks import PointRules, Task, sinusoid, task_from_points
+import core
 from demo.messages import Problem, text
+
+if TYPE_CHECKING:
+    import torch
+
+    from core.tasks import PointRules, Task
 
 X_RANGE = (-5.0, 5.0)  # the sinusoid task's x-range; the canvas spans it left to right
 Y_RANGE = (-6.0, 6.0)  # the canvas spans this y-range bottom to top
 CANVAS = (640, 384)  # canvas size in pixels (width, height)
 MAX_POINTS = 40  # clicked points per task
 QUERY_POINTS = 100  # query points along the known or drawn curve
-RULES = PointRules(x_range=X_RANGE, max_points=QUERY_POINTS, max_abs_y=100.0)
+MAX_ABS_Y = 100.0  # the largest |y| a task's point may have
 TRAINING_AMPLITUDE = (0.1, 5.0)
 TRAINING_PHASE = (0.0, math.pi)
 
@@ -84,6 +87,11 @@ def toggle_point(points: list[list[float]], x: float, y: float, radius: float = 
     return [*points, [round(x, 3), round(y, 3)]]
 
 
+def point_rules() -> PointRules:
+    """What a task's points must satisfy: x within X_RANGE, at most QUERY_POINTS, |y| ≤ MAX_ABS_Y."""
+    return core.tasks.PointRules(x_range=X_RANGE, max_points=QUERY_POINTS, max_abs_y=MAX_ABS_Y)
+
+
 def sinusoid_fit(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float]:
     """Least-squares y ≈ A sin(x − φ): (A, φ in [0, 2π), R²). Linear in (A cos φ, −A sin φ)."""
     basis = np.stack([np.sin(xs), np.cos(xs)], axis=1)
@@ -119,11 +127,14 @@ def sine_task(amplitude: float, phase: float, shots: int, seed: int) -> CurveTas
             raise ValueError(f"{name} must be a finite number, got {value!r}")
     if not (isinstance(shots, int) and 1 <= shots <= MAX_POINTS):
         raise ValueError(f"K must be an integer from 1 to {MAX_POINTS}, got {shots!r}")
-    x_support = X_RANGE[0] + (X_RANGE[1] - X_RANGE[0]) * torch.rand(shots, generator=generator(seed))
+    import torch
+
+    sinusoid = core.tasks.sinusoid
+    x_support = X_RANGE[0] + (X_RANGE[1] - X_RANGE[0]) * torch.rand(shots, generator=core.device.generator(seed))
     x_query = torch.linspace(*X_RANGE, QUERY_POINTS)
-    task = task_from_points(x_support.tolist(), sinusoid(x_support, amplitude, phase).tolist(),
-                            x_query.tolist(), sinusoid(x_query, amplitude, phase).tolist(), RULES,
-                            info={"amplitude": amplitude, "phase": phase})
+    task = core.tasks.task_from_points(x_support.tolist(), sinusoid(x_support, amplitude, phase).tolist(),
+                                       x_query.tolist(), sinusoid(x_query, amplitude, phase).tolist(), point_rules(),
+                                       info={"amplitude": amplitude, "phase": phase})
     note = distribution_note(x_query.numpy(), sinusoid(x_query, amplitude, phase).numpy())
     return CurveTask(task, (x_query.tolist(), sinusoid(x_query, amplitude, phase).tolist()), note)
 
@@ -139,7 +150,7 @@ def points_task(points) -> CurveTask:
         if not hasattr(row, "__len__") or isinstance(row, str) or len(row) != 2:
             raise Problem("input.point_pair", index=i, value=row)
     xs, ys = [row[0] for row in rows], [row[1] for row in rows]
-    task = task_from_points(xs, ys, rules=RULES)
+    task = core.tasks.task_from_points(xs, ys, rules=point_rules())
     return CurveTask(task, None, distribution_note(task.x_support.flatten().numpy(), task.y_support.flatten().numpy()))
 
 
@@ -153,8 +164,9 @@ def _stroke_mask(drawing) -> np.ndarray:
     masks = []
     for layer in layers:
         layer = np.asarray(layer)
-        if layer.ndim != 3 or layer.shape[0] > MAX_SKETCH_SIDE or layer.shape[1] > MAX_SKETCH_SIDE:
-            raise Problem("input.drawing_size", side=MAX_SKETCH_SIDE)
+        side = core.ink.MAX_SKETCH_SIDE
+        if layer.ndim != 3 or layer.shape[0] > side or layer.shape[1] > side:
+            raise Problem("input.drawing_size", side=side)
         height, width = layer.shape[:2]
         # the layer spans the whole canvas, so its columns map onto the x-range; a smaller picture would not
         if width < CANVAS[0] // 2 or abs(width * CANVAS[1] - height * CANVAS[0]) > 0.02 * width * CANVAS[1]:
@@ -181,10 +193,13 @@ def curve_task(drawing, shots: int, seed: int) -> CurveTask:
     """K support points sampled from a drawn curve; the whole curve (≤ 100 points) is the query set."""
     if not (isinstance(shots, int) and 1 <= shots <= MAX_POINTS):
         raise ValueError(f"K must be an integer from 1 to {MAX_POINTS}, got {shots!r}")
+    import torch
+
     xs, ys = drawn_curve(drawing)
-    chosen = torch.randperm(len(xs), generator=generator(seed))[:shots].sort().values.numpy()
+    chosen = torch.randperm(len(xs), generator=core.device.generator(seed))[:shots].sort().values.numpy()
     query = np.linspace(0, len(xs) - 1, min(QUERY_POINTS, len(xs))).round().astype(int)
-    task = task_from_points(xs[chosen].tolist(), ys[chosen].tolist(), xs[query].tolist(), ys[query].tolist(), RULES)
+    task = core.tasks.task_from_points(xs[chosen].tolist(), ys[chosen].tolist(), xs[query].tolist(),
+                                       ys[query].tolist(), point_rules())
     return CurveTask(task, (xs.tolist(), ys.tolist()), distribution_note(xs, ys))
 
 
@@ -202,16 +217,16 @@ def editor_image(value, sketch: str = "input.this_sketch") -> np.ndarray:
 
 def character_tensor(value, sketch: str = "input.this_sketch") -> torch.Tensor:
     """A drawn character (Sketchpad value or image) as the model's (1, 28, 28) input; `sketch` names it."""
-    return sketch_to_tensor(editor_image(value, sketch))
+    return core.ink.sketch_to_tensor(editor_image(value, sketch))
 
 
-def tensor_picture(image: torch.Tensor, scale: int = 4) -> Image.Image:
-    """The 28×28 input the model sees, enlarged, black ink on white."""
-    pixels = (255 * (1 - image.squeeze().clamp(0, 1))).to(torch.uint8).numpy()
+def tensor_picture(image, scale: int = 4) -> Image.Image:
+    """The 28×28 input the model sees (an array or a CPU tensor, ink = 1), enlarged, black ink on white."""
+    pixels = (255 * (1 - np.clip(np.asarray(image, dtype=np.float32).squeeze(), 0, 1))).astype(np.uint8)
     return Image.fromarray(pixels, mode="L").resize((28 * scale, 28 * scale), Image.NEAREST)
 
 
-def support_sheet(examples: list[tuple[Image.Image, torch.Tensor, int]], ways: int, cell: int = 64) -> Image.Image:
+def support_sheet(examples: list[tuple[Image.Image, np.ndarray, int]], ways: int, cell: int = 64) -> Image.Image:
     """One picture of the support set: a row per class, each example as drawn and as the model sees it."""
     per_class = [[(p, t) for p, t, label in examples if label == c] for c in range(ways)]
     columns = max([len(row) for row in per_class] + [1])
@@ -234,18 +249,20 @@ def support_sheet(examples: list[tuple[Image.Image, torch.Tensor, int]], ways: i
     return sheet
 
 
-def character_task(support: list[tuple[torch.Tensor, int]], query: torch.Tensor | None, ways: int,
+def character_task(support: list[tuple[np.ndarray | torch.Tensor, int]], query: torch.Tensor | None, ways: int,
                    shots: int) -> Task:
-    """An N-way K-shot Task from (image, class) pairs; exactly K per class, classes 0..N−1."""
+    """An N-way K-shot Task from (image, class) pairs (arrays or tensors); exactly K per class, classes 0..N−1."""
     counts = [sum(1 for _, label in support if label == c) for c in range(ways)]
     missing = [text("input.class_count", number=c + 1, count=n, shots=shots) for c, n in enumerate(counts) if n < shots]
     if missing:
         raise Problem("input.need_examples", shots=shots, ways=ways, missing=text("input.list_separator").join(missing))
+    import torch
+
     chosen = [(image, c) for c in range(ways) for image in [img for img, label in support if label == c][:shots]]
-    x_support = torch.stack([image for image, _ in chosen])
+    x_support = torch.stack([torch.as_tensor(image) for image, _ in chosen])
     y_support = torch.tensor([label for _, label in chosen])
     x_query = query[None] if query is not None else torch.zeros(0, 1, 28, 28)
-    return Task(x_support, y_support, x_query, torch.full((len(x_query),), UNLABELLED))
+    return core.tasks.Task(x_support, y_support, x_query, torch.full((len(x_query),), core.inner.UNLABELLED))
 
 
 def character_episode(examples: list[dict]) -> tuple[Task | None, int, bool]:
@@ -258,10 +275,12 @@ def character_episode(examples: list[dict]) -> tuple[Task | None, int, bool]:
     labels = sorted({example["label"] for example in examples})
     if len(labels) < 2:
         return None, len(labels), False
+    import torch
+
     per_class = [[torch.from_numpy(e["tensor"]) for e in examples if e["label"] == label] for label in labels]
     split = all(len(images) >= 2 for images in per_class)
     support = [(image, c) for c, images in enumerate(per_class) for image in (images[:-1] if split else images)]
     query = [(images[-1], c) for c, images in enumerate(per_class)] if split else support
-    task = Task(torch.stack([image for image, _ in support]), torch.tensor([c for _, c in support]),
-                torch.stack([image for image, _ in query]), torch.tensor([c for _, c in query]))
+    task = core.tasks.Task(torch.stack([image for image, _ in support]), torch.tensor([c for _, c in support]),
+                           torch.stack([image for image, _ in query]), torch.tensor([c for _, c in query]))
     return task, len(labels), split

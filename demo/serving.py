@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime
 import functools
 import gc
+import importlib
 import importlib.util
 import inspect
 import logging
 import os
+import pkgutil
 import sys
 import tempfile
 import threading
@@ -25,10 +27,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
-import torch
 from gradio.state_holder import SessionState, StateHolder
 from PIL import Image
 
+import core
 from demo.plot_view import CSS as PLOT_CSS, PLOTLY_JS
 from demo.session import Wait
 
@@ -66,6 +68,28 @@ LAUNCH = dict(theme=THEME, css=CSS, show_error=True, max_file_size=MAX_UPLOAD, s
 PROCESS = {"torch_threads": TORCH_THREADS, "compute": threading.BoundedSemaphore(COMPUTE_SLOTS)}
 
 
+def use_torch_threads() -> None:
+    """Give the calling OS thread the process's torch threads (importing torch if `load_engine` has not yet)."""
+    import torch
+
+    torch.set_num_threads(PROCESS["torch_threads"])
+
+
+def load_engine() -> None:
+    """Import torch and every module of the engine, set the torch threads, and freeze what the imports made.
+
+    `serve` runs this in a thread of its own once the server answers, so a page is served while torch
+    loads (2–4 s of start-up on a 2-core CPU) and a first Adapt rarely waits for it. An event that needs
+    the engine sooner imports what it needs itself; the import system makes both wait for one import.
+    The modules live as long as the server, so they are frozen out of the garbage collector's walks
+    like the libraries loaded before it started (see `serve`).
+    """
+    for module in pkgutil.iter_modules(core.__path__):
+        importlib.import_module(f"core.{module.name}")
+    use_torch_threads()
+    gc.freeze()
+
+
 def computes(handler):
     """`handler` (a function or a generator function) run in a compute slot, with the process's torch threads.
 
@@ -83,7 +107,7 @@ def computes(handler):
             try:
                 while True:
                     with PROCESS["compute"]:
-                        torch.set_num_threads(PROCESS["torch_threads"])
+                        use_torch_threads()
                         try:
                             update = next(steps)
                         except StopIteration:
@@ -101,15 +125,15 @@ def computes(handler):
     @functools.wraps(handler)
     def call(*args, **kwargs):
         with PROCESS["compute"]:
-            torch.set_num_threads(PROCESS["torch_threads"])
+            use_torch_threads()
             return handler(*args, **kwargs)
     return call
 
 
 def configure_process(threads: int = TORCH_THREADS, slots: int = COMPUTE_SLOTS) -> None:
-    """Settings of the serving process: torch threads, compute slots, the image pixel cap, and the app's log."""
+    """Settings of the serving process: torch threads (set where torch runs), compute slots, the image pixel cap, and
+    the app's log."""
     PROCESS["torch_threads"], PROCESS["compute"] = threads, threading.BoundedSemaphore(slots)
-    torch.set_num_threads(threads)
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     warnings.simplefilter("error", Image.DecompressionBombWarning)  # refuse above the cap, not only above 2×
     logger = logging.getLogger("maml_playground")
@@ -221,6 +245,7 @@ def serve(app: gr.Blocks, threads: int = TORCH_THREADS, slots: int = COMPUTE_SLO
     sessions = LazySessions()  # before any page has the address, so no session is in Gradio's own store yet
     sessions.set_blocks(app)
     app.server_app.state_holder = sessions
+    threading.Thread(target=load_engine, name="load-engine", daemon=True).start()
     if not launch.get("prevent_thread_lock"):
         app.block_thread()
     return launched

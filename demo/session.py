@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Generator, Sequence, TypeVar
 
-from core.inner import diverged
+import core
 from demo.messages import power_of_ten, text
 from demo.plots import stills
 
@@ -56,7 +56,7 @@ class Wait:
 def divergence_note(records: list[dict], subject: str) -> str:
     """Why a trace (`AdaptationTrace.to_dict()` records) ended before step S on its own: it diverged."""
     done, start, last = records[-1]["step"], records[0]["support_loss"], records[-1]["support_loss"]
-    if diverged(start, last):
+    if core.inner.diverged(start, last):
         return text("run.diverged", subject=subject, factor=power_of_ten(last / max(start, 1e-12)), steps=done)
     return text("run.not_finite", subject=subject, next=done + 1, steps=done)
 

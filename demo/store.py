@@ -11,15 +11,17 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
+import core
 from core.checkpoints import MANIFEST, card_path, check_card, load_checkpoint, read_manifest, sha256_of
-from core.device import default_device
-from core.omniglot import training_episode_shapes
+from core.episodes import training_episode_shapes
 from core.registry import ALGORITHMS, TASKS
 from demo.errors import excerpt
 from demo.messages import Problem, text
+
+if TYPE_CHECKING:
+    import torch
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 log = logging.getLogger("maml_playground")
@@ -42,7 +44,7 @@ class CheckpointStore:
 
     def __init__(self, assets: Path = ASSETS, device: torch.device | None = None):
         self.assets = Path(assets)
-        self.device = device or default_device()
+        self._device = device
         self._lock = threading.Lock()
         self._loaded: dict[tuple[str, str], tuple] = {}
         self._cards: dict[tuple[str, str], dict] = {}
@@ -53,6 +55,14 @@ class CheckpointStore:
                 path = self.assets / f"{task}_{algorithm}.pt"
                 if path.is_file():
                     self._check(task, algorithm, path, manifest)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the checkpoints run: the one given, else CUDA when there is a GPU, else the CPU (asked of torch on
+        first use, which loads it)."""
+        if self._device is None:
+            self._device = core.device.default_device()
+        return self._device
 
     def _check(self, task: str, algorithm: str, path: Path, manifest: dict[str, str]) -> None:
         key, label = (task, algorithm), text(f"algorithm.{algorithm}")

@@ -16,7 +16,8 @@ from core.device import generator
 from core.evaluation import evaluate_steps, mean_ci, report_inner_config, report_inner_lr
 from core.registry import inner_config
 from core.registry import build_model
-from core.omniglot import EpisodeConfig, load_omniglot, sample_episodes
+from core.episodes import EpisodeConfig
+from core.omniglot import load_omniglot, sample_episodes
 from tests.helpers import shared_omniglot
 from core.tasks import SinusoidDistribution, Task, stack_tasks
 from demo.inputs import character_tensor

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 from core import evaluate, train
 from core.checkpoints import card_path, load_checkpoint, sha256_of
 from core.models import predict
+from tests.demo_fixtures import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,6 +25,32 @@ def test_import_core_leaves_gradio_and_plotly_unimported():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# builds the app, serves it, and reports which of torch and the engine had loaded at each point
+SERVE_BEFORE_TORCH = """
+import os, sys, threading, urllib.request
+import demo
+loaded = lambda: sorted(m for m in ("torch", "core.trace", "core.compare", "core.training") if m in sys.modules)
+app = demo.build_app()
+print("built:", loaded())
+demo.serve(app, prevent_thread_lock=True)
+print("served:", urllib.request.urlopen(app.local_url).status)
+next(t for t in threading.enumerate() if t.name == "load-engine").join(timeout=120)
+print("after loading:", loaded())
+app.close()
+"""
+
+
+def test_the_app_is_built_without_torch_and_loads_the_engine_once_it_serves():
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_SERVER_PORT": str(free_port())}
+    result = subprocess.run([sys.executable, "-c", SERVE_BEFORE_TORCH], capture_output=True, text=True, cwd=ROOT,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert "built: []" in lines and "served: 200" in lines
+    assert "after loading: ['core.compare', 'core.trace', 'core.training', 'torch']" in lines
 
 
 @pytest.fixture(scope="module")

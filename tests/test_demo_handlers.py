@@ -12,6 +12,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from core.checkpoints import write_manifest
+from core.compare import METHODS
 from core.omniglot import DownloadFailed
 from demo import build_app, inputs, plots
 from demo.messages import Problem
@@ -286,7 +287,7 @@ def test_gallery_says_so_in_one_line_when_offline(tmp_path, monkeypatch):
         raise DownloadFailed(root, "URLError: <urlopen error [Errno -2] Name or service not known>") from URLError(
             "[Errno -2] Name or service not known")
 
-    monkeypatch.setattr(data, "download_omniglot", offline)
+    monkeypatch.setattr("core.omniglot.download_omniglot", offline)  # where demo.data finds it when called
     gallery, picks, note = characters.load_gallery(data.OmniglotImages(sources=[], cache=tmp_path))
     assert picks == [] and note == "Omniglot's images could not be downloaded: this server has no internet connection. " \
                                    "Drawing still works."
@@ -463,7 +464,7 @@ def test_the_meta_steps_effect_shows_each_theta_prime_before_and_after_adapting(
     grid = torch.tensor(effect["grid"]).reshape(-1, 1)
     assert len(effect["tasks"]) == 3
     for i, task in enumerate(effect["tasks"]):
-        assert set(task["before"]) == set(task["after"]) == {"theta", *gradients.METHODS}
+        assert set(task["before"]) == set(task["after"]) == {"theta", *METHODS}
         torch.testing.assert_close(torch.tensor(task["before"]["theta"]), predict(model, theta, grid).flatten())
         phi = {key: value.detach().requires_grad_() for key, value in theta.items()}  # two plain SGD steps by hand
         for _ in range(steps):
@@ -474,7 +475,7 @@ def test_the_meta_steps_effect_shows_each_theta_prime_before_and_after_adapting(
                                    rtol=1e-5, atol=1e-5)
         assert task["before"]["maml"] != task["before"]["theta"]  # β = 0.5 moves θ′ away from θ
     figure = gradients.plots.effect_figure(effect, gradients.method_labels())
-    assert len(figure.data) == 2 * 3 * (1 + 1 + len(gradients.METHODS))  # 2 rows × 3 tasks × (support, θ, methods)
+    assert len(figure.data) == 2 * 3 * (1 + 1 + len(METHODS))  # 2 rows × 3 tasks × (support, θ, methods)
 
 
 def test_meta_train_side_by_side_stops_and_keeps_what_it_learned(store):
@@ -528,3 +529,15 @@ def test_running_mean_against_a_hand_computed_example():
 
     assert running_mean([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
     assert running_mean([], 3) == []
+
+
+def test_a_loaded_page_is_told_the_device_and_offered_characters_training_on_cuda_only():
+    from demo.tabs import metatrain
+
+    task, line = metatrain.device_view(torch.device("cpu"))
+    assert task["visible"] is False
+    assert line.startswith("Caps:") and "needs a CUDA device (this server: CPU)" in line
+    task, line = metatrain.device_view(torch.device("cuda"))  # no GPU needed: nothing runs on it
+    assert task["visible"] is True
+    assert "Conv4 on 5-way 1-shot Omniglot episodes" in line and "needs a CUDA device" not in line
+

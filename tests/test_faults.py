@@ -10,6 +10,8 @@ import pytest
 import torch
 from gradio_client import Client
 
+import core.landscape
+import core.trace
 from core.checkpoints import card_path, sha256_of, write_manifest
 from demo import build_app, session
 from demo.session import PAUSE_EXPIRED, TIME_LIMIT, Playback
@@ -80,7 +82,7 @@ def test_out_of_memory_in_one_request_frees_the_cache_and_the_next_request_works
     released = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a GPU machine
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: released.append(True))
-    real = sinusoid.trace_records
+    real = core.trace.trace_records
     calls = []
 
     def out_of_memory_once(*args, **kwargs):
@@ -89,7 +91,7 @@ def test_out_of_memory_in_one_request_frees_the_cache_and_the_next_request_works
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sinusoid, "trace_records", out_of_memory_once)
+    monkeypatch.setattr(core.trace, "trace_records", out_of_memory_once)  # where the tab finds it when it runs
     store = CheckpointStore(assets, torch.device("cpu"))
     with served(build_app(store)) as url:
         client = Client(url, verbose=False)
@@ -197,7 +199,7 @@ def test_a_fault_reaches_the_user_as_a_reference_and_the_log_as_a_traceback(asse
     def broken(*args, **kwargs):
         raise RuntimeError("internal detail at /srv/secret/path.py")
 
-    monkeypatch.setattr(sinusoid, "adaptation_landscape", broken)
+    monkeypatch.setattr(core.landscape, "adaptation_landscape", broken)
     store = CheckpointStore(assets, torch.device("cpu"))
     with served(build_app(store)) as url:
         with pytest.raises(Exception) as refused:

@@ -16,8 +16,9 @@ from tests.helpers import SHARED_OMNIGLOT
 from tests.omniglot_fixtures import (ALPHABETS, CHARACTERS_PER_ALPHABET, DRAWERS, character_drawing, write_characters,
                                      write_runs, zip_folder)
 from core.ink import preprocess_ink
-from core.omniglot import (EpisodeConfig, OmniglotCharacters, download_omniglot, load_omniglot, read_omniglot_runs,
-                           sample_episode, sample_episodes, split_alphabets)
+from core.episodes import EpisodeConfig
+from core.omniglot import (OmniglotCharacters, download_omniglot, load_omniglot, read_omniglot_runs, sample_episode,
+                           sample_episodes, split_alphabets)
 
 
 

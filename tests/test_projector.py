@@ -46,6 +46,8 @@ def set_number(page, container: str, value) -> None:
 def test_every_tab_shows_its_controls_and_main_plot_at_1280x720(page, tmp_path):
     from playwright.sync_api import expect
 
+    # what the tabs say of the device comes once the page has loaded (the app is built before torch loads)
+    expect(page.locator("#sinusoid-device")).to_have_text("CPU")
     for tab, selectors in IN_VIEW.items():
         page.get_by_role("tab", name=tab).click()
         expect(page.locator(selectors[-1])).to_be_visible()
@@ -54,6 +56,11 @@ def test_every_tab_shows_its_controls_and_main_plot_at_1280x720(page, tmp_path):
             assert box is not None, (tab, selector)
             assert 0 <= box["y"] and box["y"] + box["height"] <= VIEW["height"], (tab, selector, box)
             assert 0 <= box["x"] and box["x"] + box["width"] <= VIEW["width"], (tab, selector, box)
+        if tab == "Characters":
+            expect(page.locator("#characters-device")).to_have_text("CPU")
+        if tab == "Meta-train":  # on the CPU: sinusoid only, and the line says why
+            expect(page.locator("#metatrain-caps")).to_contain_text("needs a CUDA device (this server: CPU)")
+            expect(page.locator("#metatrain-task")).to_be_hidden()
         page.screenshot(path=str(tmp_path / f"{tab}.png"))
         assert Image.open(tmp_path / f"{tab}.png").size == (VIEW["width"], VIEW["height"])
 

@@ -9,7 +9,8 @@ import torch
 from core import train, training
 from core.checkpoints import card_path, load_checkpoint
 from core.evaluation import omniglot_report, omniglot_report_episodes
-from core.models import HEAD_PREFIX, loss, predict
+from core.models import loss, predict
+from core.registry import HEAD_PREFIX
 from tests.helpers import run_tool, tool_json
 from tests.omniglot_fixtures import write_characters
 

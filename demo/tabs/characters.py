@@ -7,15 +7,14 @@ from functools import partial
 
 import gradio as gr
 import numpy as np
-import torch
 from PIL import Image
 
+import core
 from core.registry import inner_config
-from core.trace import trace_records
 from demo import inputs, plots
 from demo.data import OmniglotImages
-from demo.common import (badge, checked_number, gpu, mean_step_time, picture_file, playback_buttons, replay_range,
-                         slider, wire_playback)
+from demo.common import (DeviceView, badge, checked_number, gpu, mean_step_time, picture_file, playback_buttons,
+                         replay_range, slider, wire_playback)
 from demo.errors import excerpt
 from demo.limits import LIMITS
 from demo.messages import Problem, text
@@ -61,12 +60,12 @@ def _check_room(support: list[dict], label: int) -> None:
 
 
 def _sheet(support: list[dict], ways: int) -> Image.Image:
-    return inputs.support_sheet([(e["picture"], torch.from_numpy(e["tensor"]), e["label"]) for e in support], ways)
+    return inputs.support_sheet([(e["picture"], e["tensor"], e["label"]) for e in support], ways)
 
 
 def _add(support: list[dict] | None, image: np.ndarray, label: int) -> list[dict]:
     try:
-        tensor = inputs.sketch_to_tensor(image)
+        tensor = core.ink.sketch_to_tensor(image)
     except Problem:
         raise
     except (ValueError, TypeError) as error:  # the ink pipeline's check of the sketch
@@ -101,7 +100,7 @@ def set_ways(ways, support: list[dict] | None):
 
 def gallery_picture(character) -> np.ndarray:
     """A preprocessed 28×28 character (ink = 1) as a picture to show and to add: black ink on white, 84×84."""
-    ink = (255 * (1 - character.clamp(0, 1))).to(torch.uint8).numpy()
+    ink = (255 * (1 - np.clip(np.asarray(character, dtype=np.float32), 0, 1))).astype(np.uint8)
     return np.asarray(Image.fromarray(ink, mode="L").resize((84, 84), Image.Resampling.BILINEAR))
 
 
@@ -136,7 +135,7 @@ def pick_example(omniglot: OmniglotImages, picks: list, class_choice, ways, supp
 @gpu
 def compute_trace(model, theta, task, cfg) -> list[dict]:
     """Every record of the adaptation (computed at once, so playback never holds the GPU)."""
-    return [asdict(record) for record in trace_records(model, theta, task, cfg)]
+    return [asdict(record) for record in core.trace.trace_records(model, theta, task, cfg)]
 
 
 @computes
@@ -155,8 +154,7 @@ def adapt_characters(store: CheckpointStore, ways, shots, query_sketch, algorith
         raise
     except (ValueError, TypeError) as error:  # the ink pipeline's check of the sketch
         raise gr.Error(str(error)) from None
-    task = inputs.character_task([(torch.from_numpy(e["tensor"]), e["label"]) for e in support or []],
-                                 query, ways, shots)
+    task = inputs.character_task([(e["tensor"], e["label"]) for e in support or []], query, ways, shots)
     playback = playback or Playback()
     task = task.to(store.device)
     records = compute_trace(model, theta, task, inner_config(algorithm, inner_lr, steps))
@@ -239,8 +237,9 @@ def show_checkpoint(store: CheckpointStore, algorithm: str | None, ways, shots):
             gr.update(info=hints(store, "omniglot", algorithm)["steps_info"]))
 
 
-def build(store: CheckpointStore, shared: dict) -> None:
-    """The tab's components and events; its drawn examples go into `shared`."""
+def build(store: CheckpointStore, shared: dict) -> DeviceView:
+    """The tab's components and events; its drawn examples go into `shared`. Returns its device badge, which a page
+    fills once loaded."""
     algorithms = store.available("omniglot")
     first = algorithms[0] if algorithms else None
     ways_start, shots_start = LIMITS["characters.ways"].value, LIMITS["characters.shots"].value
@@ -273,7 +272,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
             delay = slider("characters.delay")
             adapt, pause, step_button, stop_button = playback_buttons("characters", min_width=70)
             status = gr.Markdown(elem_id="characters-status")
-            device = gr.Markdown(badge(store.device), elem_id="characters-device")
+            device = gr.Markdown(elem_id="characters-device")
             gr.Markdown(text("characters.brush_hint"), elem_classes="hint")
             query_seen = gr.Image(label=text("characters.query_seen.label"), interactive=False, height=120,
                                   buttons=[], elem_id="query-input")
@@ -323,3 +322,4 @@ def build(store: CheckpointStore, shared: dict) -> None:
     for event in (replay_slider.release, replay_slider.input):  # dragging; typing a step and Enter; arrow keys
         event(replay, [run_state, replay_slider], [probabilities, losses, distances, status], api_name=False,
               trigger_mode="always_last", **LIGHT)
+    return DeviceView([device], lambda on: (badge(on),))

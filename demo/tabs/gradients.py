@@ -5,18 +5,13 @@ from __future__ import annotations
 import math
 import time
 from functools import partial
+from typing import TYPE_CHECKING
 
 import gradio as gr
-import torch
 
-from core.compare import (METHODS, autograd_graph, compare_gradients, cost_sweep, first_order_agreement,
-                          hessian_term, measure_cost, meta_gradients, meta_step_effect)
-from core.device import describe_device, generator
-from core.models import params
-from core.omniglot import EpisodeConfig, sample_episodes
+import core
+from core.episodes import EpisodeConfig
 from core.registry import build_model, inner_config
-from core.tasks import SinusoidDistribution, Task, stack_tasks, task_from_points
-from core.trace import trace_records
 from demo import inputs, plots
 from demo.common import checked_numbers, gpu, seed_box, slider, trained_model
 from demo.errors import excerpt
@@ -26,6 +21,9 @@ from demo.plot_view import PlotView
 from demo.serving import COMPUTE, LIGHT, computes
 from demo.data import OmniglotImages
 from demo.store import CheckpointStore
+
+if TYPE_CHECKING:
+    from core.tasks import Task
 
 BATCHES = ("sampled", "mine", "omniglot", "episode")  # keys of the task-batch choices
 FAMILIES = {"sampled": "sinusoid", "mine": "sinusoid", "omniglot": "omniglot", "episode": "omniglot"}
@@ -40,7 +38,7 @@ OUTPUTS = 8  # status, table, cosines, plane, effect, cost, graph, agreement
 
 def method_labels() -> dict[str, str]:
     return {"theta": text("method.theta"), "imaml": text("method.imaml"),
-            **{name: text(f"algorithm.{name}") for name in METHODS if name != "imaml"}}
+            **{name: text(f"algorithm.{name}") for name in core.compare.METHODS if name != "imaml"}}
 
 
 def task_batch(source, tasks, seed, sinusoid_run, character_support, omniglot: OmniglotImages | None = None
@@ -48,12 +46,13 @@ def task_batch(source, tasks, seed, sinusoid_run, character_support, omniglot: O
     """(task family, batch, a note about it) from the person's choice, or a Problem saying what is missing."""
     match source:
         case "sampled":
-            batch = SinusoidDistribution(support=10, query=10).sample(tasks, generator(seed))
+            tasks_of = core.tasks.SinusoidDistribution(support=10, query=10)
+            batch = tasks_of.sample(tasks, core.device.generator(seed))
             return "sinusoid", batch, ""
         case "omniglot":
             chars = (omniglot or OmniglotImages()).characters("evaluation")  # a Problem when they cannot be had
             count = min(tasks, MAX_EPISODES)
-            batch = sample_episodes(chars, EPISODE, count, generator(seed))
+            batch = core.omniglot.sample_episodes(chars, EPISODE, count, core.device.generator(seed))
             return "omniglot", batch, text("gradients.sampled_episodes", count=count, ways=EPISODE.ways,
                                            shots=EPISODE.shots, queries=EPISODE.queries)
         case "mine":
@@ -62,14 +61,15 @@ def task_batch(source, tasks, seed, sinusoid_run, character_support, omniglot: O
             support, query = sinusoid_run["support"], sinusoid_run["query"]
             note = "" if query[0] else text("gradients.click_task")
             query = query if query[0] else support
-            return "sinusoid", stack_tasks([task_from_points(*support, *query, inputs.RULES)]), note
+            task = core.tasks.task_from_points(*support, *query, inputs.point_rules())
+            return "sinusoid", core.tasks.stack_tasks([task]), note
         case "episode":
             episode, ways, split = inputs.character_episode(character_support or [])
             if episode is None:
                 raise Problem("gradients.no_episode")
             note = text("gradients.episode_note", ways=ways,
                         note=text("gradients.episode_split" if split else "gradients.episode_same"))
-            return "omniglot", stack_tasks([episode]), note
+            return "omniglot", core.tasks.stack_tasks([episode]), note
     raise Problem("error.unknown_choice", label=text("gradients.batch.label"), value=excerpt(source),
                   choices=", ".join(BATCHES))
 
@@ -85,10 +85,12 @@ def starting_theta(store: CheckpointStore, family: str, choice, seed: int, train
     if choice != "random":
         raise Problem("error.unknown_choice", label=text("gradients.theta.label"), value=excerpt(choice),
                       choices=", ".join(THETAS))
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         fresh = build_model(card["config"]["model"])
-    return fresh.to(store.device), params(fresh, device=store.device)
+    return fresh.to(store.device), core.models.params(fresh, device=store.device)
 
 
 def family_inner_lr(store: CheckpointStore, source):
@@ -102,6 +104,11 @@ def family_inner_lr(store: CheckpointStore, source):
 @gpu
 def compute_directions(model, theta, batch: Task, inner_lr: float, steps: int, meta_lr: float) -> dict:
     """Everything but the sweeps: each method's gradient, its comparison with MAML's, one meta-step, the graph."""
+    from core.compare import (METHODS, autograd_graph, compare_gradients, hessian_term, measure_cost, meta_gradients,
+                              meta_step_effect)
+    from core.device import describe_device
+    from core.tasks import stack_tasks
+
     device = next(iter(theta.values())).device
     gradients, costs = {}, {}
     for name in METHODS:
@@ -129,6 +136,8 @@ def compute_directions(model, theta, batch: Task, inner_lr: float, steps: int, m
 @gpu
 def compute_sweeps(model, theta, batch: Task, inner_lr: float, max_steps: int) -> dict:
     """The cost of every method at S = 1 … max_steps, and cos(g_MAML, g_FO) over S and α."""
+    from core.compare import cost_sweep, first_order_agreement
+
     steps = list(range(1, max_steps + 1))
     sweep = cost_sweep(model, theta, batch, inner_lr, steps,
                        strategy="vmap" if model.task_kind == "regression" else "loop")
@@ -140,6 +149,8 @@ def compute_sweeps(model, theta, batch: Task, inner_lr: float, max_steps: int) -
 
 def _plane(gradients: dict) -> dict[str, tuple[float, float]]:
     """Each gradient's coordinates on the orthonormal basis of span(g_MAML, g_FO) (Gram–Schmidt)."""
+    import torch
+
     keys = list(gradients["maml"])
     flat = {name: torch.cat([g[k].double().reshape(-1) for k in keys]) for name, g in gradients.items()}
     first = flat["maml"] / flat["maml"].norm().clamp_min(1e-300)
@@ -151,12 +162,15 @@ def _plane(gradients: dict) -> dict[str, tuple[float, float]]:
 def _effect_curves(model, effect: dict, batch: Task, inner_lr: float, steps: int, device) -> dict:
     """f(grid; θ′) before adapting and f(grid; φ′) after S steps from it, for each θ′, on the first
     EFFECT_TASKS tasks of the batch."""
+    import torch
+
     grid = torch.linspace(*inputs.X_RANGE, GRID, device=device, dtype=batch.x_support.dtype).reshape(-1, 1)
     cfg = inner_config("maml", inner_lr, steps)
     tasks = []
     for i in range(min(EFFECT_TASKS, len(batch))):
         task = batch[i]
-        records = {name: list(trace_records(model, row["theta"], task, cfg, grid)) for name, row in effect.items()}
+        records = {name: list(core.trace.trace_records(model, row["theta"], task, cfg, grid))
+                   for name, row in effect.items()}
         tasks.append({"support": (task.x_support.flatten().tolist(), task.y_support.flatten().tolist()),
                       "before": {name: steps[0].predictions for name, steps in records.items()},
                       "after": {name: steps[-1].predictions for name, steps in records.items()}})

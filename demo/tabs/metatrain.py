@@ -6,18 +6,14 @@ import time
 from dataclasses import asdict, replace
 from functools import partial
 
-import gradio as gr
-import torch
+from typing import TYPE_CHECKING
 
-from core.device import describe_device, generator
-from core.landscape import meta_landscape
-from core.models import params
+import gradio as gr
+
+import core
 from core.registry import META_GRADIENTS, default_model, inner_config
-from core.tasks import SinusoidDistribution
-from core.trace import trace_records
-from core.training import TrainState, build_run_model, default_config, meta_train
 from demo import inputs, plots
-from demo.common import at_once, checked_numbers, gpu, seed_box, slider
+from demo.common import DeviceView, at_once, checked_numbers, gpu, seed_box, slider
 from demo.errors import excerpt
 from demo.messages import Problem, text
 from demo.plot_view import PlotView
@@ -25,6 +21,11 @@ from demo.serving import COMPUTE, LIGHT, STATE_TTL_S, computes
 from demo.session import RUN_LIMIT_S, Playback, stop
 from demo.data import OmniglotImages
 from demo.store import CheckpointStore
+
+if TYPE_CHECKING:
+    import torch
+
+    from core.training import TrainState
 
 NONE = "none"  # the key of "no second algorithm"
 TASKS = ("sinusoid", "omniglot")  # keys of the task families to meta-train
@@ -54,8 +55,10 @@ def train_chunk(cfg, algorithms: tuple[str, ...], state: TrainState | None, unti
     """Meta-iterations up to `until` (validated there), computed at once: the records' numbers, the state to go
     on from, and for the first algorithm f(x; θ), f(x; φ) on the shown validation tasks and its θ path so far
     (`path`, θ at the end of each earlier chunk, θ_0 first) with this chunk's θ′ over their meta-loss."""
+    import torch
+
     rows, last = [], None
-    for record in meta_train(cfg, algorithms, data=data, device=device, resume=state):
+    for record in core.training.meta_train(cfg, algorithms, data=data, device=device, resume=state):
         if record.losses:
             rows.append({"iteration": record.iteration, "losses": record.losses, "seconds": dict(record.seconds)})
         if record.state is not None or record.iteration >= until:
@@ -67,17 +70,18 @@ def train_chunk(cfg, algorithms: tuple[str, ...], state: TrainState | None, unti
                 "last": last.last, "path": None}
     theta = {key: value.detach().to(device) for key, value in last.state.theta[algorithms[0]].items()}
     model = _model(cfg, algorithms[0], device)
-    path = [*(path or [params(model, device=device)]), theta]
+    path = [*(path or [core.models.params(model, device=device)]), theta]
     grid = torch.linspace(*inputs.X_RANGE, GRID, device=device).reshape(-1, 1)
-    shown = SinusoidDistribution(support=cfg.support, query=cfg.query).sample(SHOWN_TASKS, generator(cfg.seed + 99))
+    tasks_of = core.tasks.SinusoidDistribution(support=cfg.support, query=cfg.query)
+    shown = tasks_of.sample(SHOWN_TASKS, core.device.generator(cfg.seed + 99))
     inner = inner_config(algorithms[0], cfg.inner_lr, cfg.train_steps)
     curves = []
     for i in range(SHOWN_TASKS):
         task = shown[i].to(device)
-        records = list(trace_records(model, path[-1], task, inner, grid))
+        records = list(core.trace.trace_records(model, path[-1], task, inner, grid))
         curves.append({"support": (task.x_support.flatten().tolist(), task.y_support.flatten().tolist()),
                        "before": records[0].predictions, "after": records[-1].predictions})
-    landscape = asdict(meta_landscape(model, path, shown.to(device), inner))
+    landscape = asdict(core.landscape.meta_landscape(model, path, shown.to(device), inner))
     return {"rows": rows, "state": last.state, "validation": last.validation, "iteration": last.iteration,
             "last": last.last, "grid": grid.flatten().tolist(), "curves": curves, "landscape": landscape,
             "path": [{k: v.cpu() for k, v in theta.items()} for theta in path]}
@@ -86,7 +90,7 @@ def train_chunk(cfg, algorithms: tuple[str, ...], state: TrainState | None, unti
 def characters_problem(device: torch.device, algorithms: tuple[str, ...]) -> Problem | None:
     """Why Conv4 cannot be meta-trained here with these algorithms, or None when it can."""
     if device.type != "cuda":
-        return Problem("metatrain.characters_cuda", device=describe_device(device))
+        return Problem("metatrain.characters_cuda", device=core.device.describe_device(device))
     other = [name for name in algorithms if name not in CHARACTER_ALGORITHMS]
     if other:
         return Problem("metatrain.characters_algorithms", algorithm=text(f"algorithm.{other[0]}"),
@@ -97,6 +101,8 @@ def characters_problem(device: torch.device, algorithms: tuple[str, ...]) -> Pro
 def training_config(task: str, algorithms: tuple[str, ...], meta_batch: int, inner_lr: float, meta_lr: float,
                     steps: int, iterations: int, seed: int):
     """The TrainConfig of a run in the page: the sliders' values, and for Conv4 its caps and episode shape."""
+    from core.training import default_config
+
     common = dict(algorithm=algorithms[0], iterations=iterations, meta_lr=meta_lr, validate_every=CHUNK,
                   validation_tasks=VALIDATION_TASKS, seed=seed, model=default_model(task, algorithms[0]).spec())
     if task == "sinusoid":
@@ -108,7 +114,7 @@ def training_config(task: str, algorithms: tuple[str, ...], meta_batch: int, inn
 
 
 def _model(cfg, algorithm, device):
-    return build_run_model(replace(cfg, algorithm=algorithm))[0].to(device)
+    return core.training.build_run_model(replace(cfg, algorithm=algorithm))[0].to(device)
 
 
 @computes
@@ -156,10 +162,10 @@ def meta_train_handler(store: CheckpointStore, first, second, meta_batch, inner_
         elapsed = time.perf_counter() - began
         rate = state.iteration / max(elapsed, 1e-9)
         trained = {"theta": state.theta, "algorithm": algorithms[0], "config": vars(cfg),
-                   "iterations": state.iteration, "device": describe_device(device)}
+                   "iterations": state.iteration, "device": core.device.describe_device(device)}
         progress = text("metatrain.progress", bar=progress_bar(state.iteration, iterations), done=state.iteration,
                         total=iterations, rate=rate, eta=(iterations - state.iteration) / max(rate, 1e-9),
-                        device=describe_device(device))
+                        device=core.device.describe_device(device))
         finished = chunk["last"] or state.iteration >= iterations
         if playback.stopped:
             ending = text("metatrain.stopped", iterations=state.iteration)
@@ -197,10 +203,25 @@ def use_trained(trained: dict | None):
                          iterations=trained["iterations"])
 
 
-def build(store: CheckpointStore, shared: dict) -> None:
-    """The tab's components and events; the θ it carries over goes into `shared`."""
+def caps(device: torch.device | None = None) -> str:
+    """The caps of a run in the page; with a device, what it can train on characters (on CUDA) or why it cannot."""
+    if device is None:
+        return text("metatrain.caps", seconds=RUN_LIMIT_S)
+    if device.type == "cuda":
+        choices = ", ".join(text(f"algorithm.{name}") for name in CHARACTER_ALGORITHMS)
+        return caps() + " " + text("metatrain.characters_caps", choices=choices, **CHARACTER_CAPS, **CHARACTER_EPISODES)
+    return caps() + " " + text("metatrain.characters_cuda", device=core.device.describe_device(device))
+
+
+def device_view(device: torch.device) -> tuple:
+    """The choice of task, offered on a CUDA device only, and the caps line for `device`."""
+    return gr.update(visible=device.type == "cuda"), caps(device)
+
+
+def build(store: CheckpointStore, shared: dict) -> DeviceView:
+    """The tab's components and events; the θ it carries over goes into `shared`. Returns its choice of task and
+    caps line, which a page sets for the server's device once loaded."""
     choices = [(text(f"algorithm.{name}"), name) for name in META_GRADIENTS]
-    on_cuda = store.device.type == "cuda"
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=400, elem_classes="controls"):
             with gr.Row():
@@ -208,7 +229,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
                                     elem_id="metatrain-first")
                 second = gr.Dropdown([(text("metatrain.none"), NONE), *choices], value="fomaml",
                                      label=text("metatrain.second.label"), elem_id="metatrain-second")
-            task = gr.Radio([(text(f"metatrain.task.{key}"), key) for key in TASKS], value=TASKS[0], visible=on_cuda,
+            task = gr.Radio([(text(f"metatrain.task.{key}"), key) for key in TASKS], value=TASKS[0], visible=False,
                             label=text("metatrain.task.label"), elem_id="metatrain-task")
             with gr.Row():
                 meta_batch, inner_lr = slider("metatrain.meta_batch"), slider("metatrain.inner_lr")
@@ -224,11 +245,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
         with gr.Column(scale=1):
             losses = PlotView(plots.empty_figure(text("metatrain.losses.empty")), label=text("metatrain.losses.label"),
                               elem_id="metatrain-losses")
-            gr.Markdown(text("metatrain.caps", seconds=RUN_LIMIT_S) + " " + (
-                text("metatrain.characters_caps", choices=", ".join(text(f"algorithm.{name}")
-                                                                    for name in CHARACTER_ALGORITHMS),
-                     **CHARACTER_CAPS, **CHARACTER_EPISODES) if on_cuda
-                else text("metatrain.characters_cuda", device=describe_device(store.device))), elem_classes="hint")
+            caps_line = gr.Markdown(caps(), elem_classes="hint", elem_id="metatrain-caps")
     with gr.Row():
         plane = PlotView(label=text("metatrain.plane.label"), elem_id="metatrain-plane", scale=2)
         tasks = PlotView(label=text("metatrain.tasks.label"), elem_id="metatrain-tasks", scale=3)
@@ -242,3 +259,4 @@ def build(store: CheckpointStore, shared: dict) -> None:
                 [status, losses, plane, tasks, trained], api_name="meta_train", show_progress="hidden", **COMPUTE)
     stop_button.click(at_once(stop_training), playback, None, api_name=False, queue=False)
     use.click(use_trained, trained, [carried, status], api_name="use_trained", **LIGHT)
+    return DeviceView([task, caps_line], device_view)

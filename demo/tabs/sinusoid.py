@@ -5,15 +5,13 @@ from dataclasses import asdict, replace
 from functools import partial
 
 import gradio as gr
-import torch
 
-from core.landscape import adaptation_landscape
+import core
 from core.registry import inner_config
-from core.trace import trace_records
 from demo import inputs, plots
 from demo.brush import PICK_BRUSH_JS
-from demo.common import (badge, checked_number, gpu, mean_step_time, picture_file, playback_buttons, replay_range,
-                         seed_box, slider, trained_model, wire_playback)
+from demo.common import (DeviceView, badge, checked_number, gpu, mean_step_time, picture_file, playback_buttons,
+                         replay_range, seed_box, slider, trained_model, wire_playback)
 from demo.errors import excerpt
 from demo.messages import Problem, text
 from demo.plot_view import PlotView
@@ -75,13 +73,13 @@ def render(state: dict, step: int):
 @gpu
 def compute_trace(model, theta, task, cfg, grid) -> list[dict]:
     """Every record of the adaptation (computed at once, so playback never holds the GPU)."""
-    return [asdict(record) for record in trace_records(model, theta, task, cfg, grid)]
+    return [asdict(record) for record in core.trace.trace_records(model, theta, task, cfg, grid)]
 
 
 @gpu
 def compute_landscape(model, theta, task, cfg) -> dict:
     """The path of the steps shown, over the support loss on its principal plane."""
-    return asdict(adaptation_landscape(model, theta, task, cfg))
+    return asdict(core.landscape.adaptation_landscape(model, theta, task, cfg))
 
 
 @computes
@@ -98,6 +96,8 @@ def adapt_sinusoid(store: CheckpointStore, source, amplitude, phase, shots, draw
         model, theta, _ = store.get("sinusoid", algorithm)  # CheckpointUnavailable says why it cannot
     playback = playback or Playback()
     task = curve_task.task.to(store.device)
+    import torch
+
     grid = torch.linspace(*inputs.X_RANGE, GRID, device=store.device).reshape(-1, 1)
     cfg = inner_config(algorithm, inner_lr, steps)
     records = compute_trace(model, theta, task, cfg, grid)
@@ -177,8 +177,9 @@ def show_checkpoint(store: CheckpointStore, algorithm: str | None):
             gr.update(info=hint["steps_info"]))
 
 
-def build(store: CheckpointStore, shared: dict) -> None:
-    """The tab's components and events, rendered into the current Blocks; its last run goes into `shared`."""
+def build(store: CheckpointStore, shared: dict) -> DeviceView:
+    """The tab's components and events, rendered into the current Blocks; its last run goes into `shared`. Returns
+    its device badge, which a page fills once loaded."""
     algorithms = store.available("sinusoid")
     first = algorithms[0] if algorithms else None
     hint = hints(store, "sinusoid", first)
@@ -220,7 +221,7 @@ def build(store: CheckpointStore, shared: dict) -> None:
                 shots = slider("sinusoid.shots")
                 delay = slider("sinusoid.delay")
                 seed = seed_box("sinusoid.seed")
-            device = gr.Markdown(badge(store.device), elem_id="sinusoid-device")
+            device = gr.Markdown(elem_id="sinusoid-device")
         with gr.Column(scale=1):
             curves = PlotView(plots.empty_figure(text("sinusoid.curves.empty")), label=text("sinusoid.curves.label"),
                               elem_id="sinusoid-curves")
@@ -256,3 +257,4 @@ def build(store: CheckpointStore, shared: dict) -> None:
     scrub_slider.input(scrub, [run_state, scrub_slider], [curves, losses, path], api_name=False,
                        trigger_mode="always_last", **LIGHT)  # typing a step and Enter, or the arrow keys
     clear_drawing.click(None, js=UNDO_STROKES_JS)  # in the page: setting the editor's value from Python stalls it
+    return DeviceView([device], lambda on: (badge(on),))
