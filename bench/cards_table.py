@@ -8,8 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from core.evaluation import PAPER
 from core.episodes import describe_training_data
+from core.evaluation import PAPER
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 

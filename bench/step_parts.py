@@ -24,8 +24,7 @@ from core.device import resolve_device
 from core.evaluation import mean_ci, omniglot_report_episodes, report_inner_lr
 from core.inner import query_metrics, trajectory
 from core.models import Params
-from core.registry import HEAD_PREFIX
-from core.registry import inner_config
+from core.registry import HEAD_PREFIX, inner_config
 
 PARTS = ("before", "after", "head_only", "body_only")
 

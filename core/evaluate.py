@@ -16,10 +16,10 @@ import sys
 
 from core.checkpoints import card_path, load_checkpoint
 from core.device import generator, resolve_device
+from core.episodes import EpisodeConfig
 from core.evaluation import (PAPER, card_inner_lr, evaluate_steps, omniglot_report, read_sinusoid_tasks,
                              select_test_inner_lr, sinusoid_report, summarize)
 from core.inner import InnerConfig, ways_of
-from core.episodes import EpisodeConfig
 from core.omniglot import load_omniglot, read_omniglot_runs, sample_episodes
 from core.registry import META_GRADIENTS, inner_config
 from core.tasks import SinusoidDistribution, stack_tasks

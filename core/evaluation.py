@@ -17,9 +17,9 @@ from torch.func import vmap
 
 from core.blackbox import blackbox_query_losses
 from core.device import generator
+from core.episodes import EpisodeConfig
 from core.inner import InnerConfig, trajectory, ways_of
 from core.models import Params
-from core.episodes import EpisodeConfig
 from core.omniglot import load_omniglot, sample_episodes
 from core.registry import inner_config
 from core.tasks import PointRules, SinusoidDistribution, Task, task_from_points

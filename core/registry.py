@@ -47,7 +47,6 @@ META_GRADIENTS = ("maml", "fomaml", "anil", "reptile")  # the meta-gradients of 
 QUERY_LOSS = ("maml", "fomaml", "anil")  # meta-gradients of a query loss (Reptile reads no query set)
 
 
-
 def algorithm(name: str) -> Algorithm:
     """The registry's entry, or a ValueError naming the known algorithms."""
     if name not in ALGORITHMS:

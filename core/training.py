@@ -21,10 +21,10 @@ import torch
 from core.blackbox import blackbox_gradient
 from core.checkpoints import sha256_of
 from core.device import describe_device, generator, resolve_device
+from core.episodes import EpisodeConfig, parse_episode_shape
 from core.evaluation import evaluate_steps, mean_ci
 from core.meta import choose_strategy, meta_gradient, parse_strategy
 from core.models import Params, params
-from core.episodes import EpisodeConfig, parse_episode_shape
 from core.omniglot import (CLASS_AUGMENT, AugmentConfig, OmniglotCharacters, augment_episodes, load_omniglot,
                            sample_episodes, split_alphabets)
 from core.registry import ALGORITHMS, QUERY_LOSS, TASKS, build_model, default_model, inner_config

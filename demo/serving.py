@@ -17,7 +17,6 @@ import importlib.util
 import inspect
 import logging
 import os
-import pkgutil
 import sys
 import tempfile
 import threading
@@ -30,7 +29,7 @@ import gradio as gr
 from gradio.state_holder import SessionState, StateHolder
 from PIL import Image
 
-import core
+from demo.common import ZERO_GPU
 from demo.plot_view import CSS as PLOT_CSS, PLOTLY_JS
 from demo.session import Wait
 
@@ -64,8 +63,11 @@ LAUNCH = dict(theme=THEME, css=CSS, show_error=True, max_file_size=MAX_UPLOAD, s
               allowed_paths=[str(PLOTLY_JS)])  # the one file of the page's own that Gradio serves
 
 
-# set by serve() for the serving process; read by every compute step (see `computes`)
-PROCESS = {"torch_threads": TORCH_THREADS, "compute": threading.BoundedSemaphore(COMPUTE_SLOTS)}
+# set by serve() for the serving process; read by every compute step (see `computes`); set once load_engine is done
+PROCESS = {"torch_threads": TORCH_THREADS, "compute": threading.BoundedSemaphore(COMPUTE_SLOTS),
+           "engine_loaded": threading.Event()}
+ENGINE = ("core.compare", "core.device", "core.ink", "core.landscape", "core.omniglot", "core.tasks", "core.trace",
+          "core.training")  # the engine modules the tabs use (with those they import)
 
 
 def use_torch_threads() -> None:
@@ -76,18 +78,19 @@ def use_torch_threads() -> None:
 
 
 def load_engine() -> None:
-    """Import torch and every module of the engine, set the torch threads, and freeze what the imports made.
+    """Import torch and the engine's modules (ENGINE), then freeze what the imports made.
 
     `serve` runs this in a thread of its own once the server answers, so a page is served while torch
-    loads (2–4 s of start-up on a 2-core CPU) and a first Adapt rarely waits for it. An event that needs
+    loads (3–4 s of start-up on a 2-core CPU) and a first Adapt rarely waits for it. An event that needs
     the engine sooner imports what it needs itself; the import system makes both wait for one import.
     The modules live as long as the server, so they are frozen out of the garbage collector's walks
-    like the libraries loaded before it started (see `serve`).
+    like the libraries loaded before it started (see `serve`); objects of a request that runs
+    meanwhile are frozen with them, once.
     """
-    for module in pkgutil.iter_modules(core.__path__):
-        importlib.import_module(f"core.{module.name}")
-    use_torch_threads()
+    for module in ENGINE:
+        importlib.import_module(module)
     gc.freeze()
+    PROCESS["engine_loaded"].set()
 
 
 def computes(handler):
@@ -240,12 +243,15 @@ def serve(app: gr.Blocks, threads: int = TORCH_THREADS, slots: int = COMPUTE_SLO
     # (No collection first: it would add 0.2 s to start-up, to free a few dozen objects.)
     gc.freeze()
     lighten_events()
+    if ZERO_GPU:  # `spaces` has loaded torch already, and forks the process for each GPU call: no import may be
+        load_engine()  # half done in another thread then, or the fork's copy of its lock is never released
     launched = app.queue(max_size=queue_size, default_concurrency_limit=LIGHT["concurrency_limit"]).launch(
         **{**LAUNCH, **launch, "prevent_thread_lock": True})
     sessions = LazySessions()  # before any page has the address, so no session is in Gradio's own store yet
     sessions.set_blocks(app)
     app.server_app.state_holder = sessions
-    threading.Thread(target=load_engine, name="load-engine", daemon=True).start()
+    if not ZERO_GPU:  # on ZeroGPU it loaded before launch
+        threading.Thread(target=load_engine, name="load-engine", daemon=True).start()
     if not launch.get("prevent_thread_lock"):
         app.block_thread()
     return launched

@@ -13,10 +13,10 @@ from PIL import Image, ImageDraw
 
 from core.checkpoints import MANIFEST, load_checkpoint, read_manifest, sha256_of
 from core.device import generator
+from core.episodes import EpisodeConfig
 from core.evaluation import evaluate_steps, mean_ci, report_inner_config, report_inner_lr
 from core.registry import inner_config
 from core.registry import build_model
-from core.episodes import EpisodeConfig
 from core.omniglot import load_omniglot, sample_episodes
 from tests.helpers import shared_omniglot
 from core.tasks import SinusoidDistribution, Task, stack_tasks

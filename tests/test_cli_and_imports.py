@@ -29,14 +29,15 @@ def test_import_core_leaves_gradio_and_plotly_unimported():
 
 # builds the app, serves it, and reports which of torch and the engine had loaded at each point
 SERVE_BEFORE_TORCH = """
-import os, sys, threading, urllib.request
+import os, sys, urllib.request
 import demo
+from demo.serving import PROCESS
 loaded = lambda: sorted(m for m in ("torch", "core.trace", "core.compare", "core.training") if m in sys.modules)
 app = demo.build_app()
 print("built:", loaded())
 demo.serve(app, prevent_thread_lock=True)
 print("served:", urllib.request.urlopen(app.local_url).status)
-next(t for t in threading.enumerate() if t.name == "load-engine").join(timeout=120)
+PROCESS["engine_loaded"].wait(timeout=120)
 print("after loading:", loaded())
 app.close()
 """

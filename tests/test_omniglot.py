@@ -15,8 +15,8 @@ from core import omniglot
 from tests.helpers import SHARED_OMNIGLOT
 from tests.omniglot_fixtures import (ALPHABETS, CHARACTERS_PER_ALPHABET, DRAWERS, character_drawing, write_characters,
                                      write_runs, zip_folder)
-from core.ink import preprocess_ink
 from core.episodes import EpisodeConfig
+from core.ink import preprocess_ink
 from core.omniglot import (OmniglotCharacters, download_omniglot, load_omniglot, read_omniglot_runs, sample_episode,
                            sample_episodes, split_alphabets)
 

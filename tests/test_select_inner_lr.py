@@ -9,8 +9,8 @@ import pytest
 from core import evaluate, evaluation, train, training
 from core.checkpoints import card_path, load_checkpoint
 from core.device import generator
-from core.registry import inner_config
 from core.episodes import EpisodeConfig
+from core.registry import inner_config
 from core.omniglot import load_omniglot, sample_episodes
 from tests.helpers import tool_json
 from tests.omniglot_fixtures import write_characters

@@ -322,4 +322,4 @@ def build(store: CheckpointStore, shared: dict) -> DeviceView:
     for event in (replay_slider.release, replay_slider.input):  # dragging; typing a step and Enter; arrow keys
         event(replay, [run_state, replay_slider], [probabilities, losses, distances, status], api_name=False,
               trigger_mode="always_last", **LIGHT)
-    return DeviceView([device], lambda on: (badge(on),))
+    return DeviceView([device], lambda on_device: (badge(on_device),))

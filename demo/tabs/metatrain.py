@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, replace
 from functools import partial
-
 from typing import TYPE_CHECKING
 
 import gradio as gr

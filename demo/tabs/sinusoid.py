@@ -257,4 +257,4 @@ def build(store: CheckpointStore, shared: dict) -> DeviceView:
     scrub_slider.input(scrub, [run_state, scrub_slider], [curves, losses, path], api_name=False,
                        trigger_mode="always_last", **LIGHT)  # typing a step and Enter, or the arrow keys
     clear_drawing.click(None, js=UNDO_STROKES_JS)  # in the page: setting the editor's value from Python stalls it
-    return DeviceView([device], lambda on: (badge(on),))
+    return DeviceView([device], lambda on_device: (badge(on_device),))
