@@ -48,7 +48,8 @@ def build_app(store: CheckpointStore | None = None, omniglot: OmniglotImages | N
         for label, tab in TABS:
             with gr.Tab(text(label)) as page_tab:
                 view = tab.build(store, shared)
-            views += [view] if view else []
+            if view:
+                views.append(view)
             page_tab.select(None, js=PICK_BRUSH_JS)  # its canvases start with the brush in hand
         app.load(partial(show_device, store, views), None, [output for view in views for output in view.outputs],
                  api_visibility="private", queue=False)

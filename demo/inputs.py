@@ -5,6 +5,7 @@ torch; the functions that make tensors import it when first called (see `core`).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -87,6 +88,7 @@ def toggle_point(points: list[list[float]], x: float, y: float, radius: float = 
     return [*points, [round(x, 3), round(y, 3)]]
 
 
+@functools.cache
 def point_rules() -> PointRules:
     """What a task's points must satisfy: x within X_RANGE, at most QUERY_POINTS, |y| ≤ MAX_ABS_Y."""
     return core.tasks.PointRules(x_range=X_RANGE, max_points=QUERY_POINTS, max_abs_y=MAX_ABS_Y)
@@ -220,10 +222,15 @@ def character_tensor(value, sketch: str = "input.this_sketch") -> torch.Tensor:
     return core.ink.sketch_to_tensor(editor_image(value, sketch))
 
 
-def tensor_picture(image, scale: int = 4) -> Image.Image:
-    """The 28×28 input the model sees (an array or a CPU tensor, ink = 1), enlarged, black ink on white."""
+def ink_picture(image) -> Image.Image:
+    """A 28×28 input (an array or a CPU tensor, ink = 1) as a greyscale picture, black ink on white."""
     pixels = (255 * (1 - np.clip(np.asarray(image, dtype=np.float32).squeeze(), 0, 1))).astype(np.uint8)
-    return Image.fromarray(pixels, mode="L").resize((28 * scale, 28 * scale), Image.NEAREST)
+    return Image.fromarray(pixels, mode="L")
+
+
+def tensor_picture(image, scale: int = 4) -> Image.Image:
+    """The 28×28 input the model sees, enlarged, black ink on white."""
+    return ink_picture(image).resize((28 * scale, 28 * scale), Image.NEAREST)
 
 
 def support_sheet(examples: list[tuple[Image.Image, np.ndarray, int]], ways: int, cell: int = 64) -> Image.Image:

@@ -100,8 +100,7 @@ def set_ways(ways, support: list[dict] | None):
 
 def gallery_picture(character) -> np.ndarray:
     """A preprocessed 28×28 character (ink = 1) as a picture to show and to add: black ink on white, 84×84."""
-    ink = (255 * (1 - np.clip(np.asarray(character, dtype=np.float32), 0, 1))).astype(np.uint8)
-    return np.asarray(Image.fromarray(ink, mode="L").resize((84, 84), Image.Resampling.BILINEAR))
+    return np.asarray(inputs.ink_picture(character).resize((84, 84), Image.Resampling.BILINEAR))
 
 
 def load_gallery(omniglot: OmniglotImages):
